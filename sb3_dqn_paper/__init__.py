@@ -1,0 +1,44 @@
+"""
+sb3-dqn-paper: the 2013 DQN paper (Mnih et al., arXiv:1312.5602) as a Stable-Baselines3 algorithm.
+
+The public names are imported on first use, so that ``import sb3_dqn_paper`` alone (as the rl-zoo3
+registration hook does at interpreter start) does not import torch or Stable-Baselines3.
+"""
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+_EXPORTS = {
+    "PaperDQN": "sb3_dqn_paper.paper_dqn",
+    "CnnPolicy": "sb3_dqn_paper.policies",
+    "MlpPolicy": "sb3_dqn_paper.policies",
+    "MultiInputPolicy": "sb3_dqn_paper.policies",
+    "PaperCNN": "sb3_dqn_paper.policies",
+    "CenteredRMSprop": "sb3_dqn_paper.rmsprop",
+    "make_paper_atari_env": "sb3_dqn_paper.atari",
+}
+
+__all__ = [
+    "CenteredRMSprop",
+    "CnnPolicy",
+    "MlpPolicy",
+    "MultiInputPolicy",
+    "PaperCNN",
+    "PaperDQN",
+    "__version__",
+    "make_paper_atari_env",
+]
+
+if TYPE_CHECKING:
+    from sb3_dqn_paper.atari import make_paper_atari_env
+    from sb3_dqn_paper.paper_dqn import PaperDQN
+    from sb3_dqn_paper.policies import CnnPolicy, MlpPolicy, MultiInputPolicy, PaperCNN
+    from sb3_dqn_paper.rmsprop import CenteredRMSprop
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module 'sb3_dqn_paper' has no attribute {name!r}")

@@ -1,0 +1,446 @@
+"""
+PaperDQN: deep Q-learning as in Mnih et al. (2013), "Playing Atari with Deep Reinforcement Learning".
+
+Algorithm 1 of the paper, and where each line lives here::
+
+    Initialise replay memory D to capacity N                  -> buffer_size (OffPolicyAlgorithm._setup_model)
+    Initialise action-value function Q with random weights    -> policies.PaperDQNPolicy
+    for episode, for t:
+        with probability eps select a random action,          -> PaperDQN.predict / _sample_action,
+        otherwise a_t = argmax_a Q(phi(s_t), a)                  eps from PaperDQN._on_step
+        execute a_t, observe r_t and x_{t+1}; store in D      -> OffPolicyAlgorithm.collect_rollouts
+        sample a random minibatch of transitions from D       -> PaperDQN.train: replay_buffer.sample
+        y_j = r_j                                if terminal  -> PaperDQN.train: td_target
+        y_j = r_j + gamma max_a' Q(phi_{j+1}, a'; theta)      (same weights theta: no target network)
+        gradient descent step on (y_j - Q(phi_j, a_j; theta))^2  -> PaperDQN.train: loss, optimizer.step
+"""
+
+import os
+import zipfile
+from typing import Any, ClassVar, TypeVar
+
+import numpy as np
+import torch as th
+from gymnasium import spaces
+from stable_baselines3.common.base_class import maybe_make_env
+from stable_baselines3.common.buffers import ReplayBuffer
+from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
+from stable_baselines3.common.policies import BasePolicy
+from stable_baselines3.common.preprocessing import is_image_space
+from stable_baselines3.common.save_util import json_to_data
+from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback, Schedule
+from stable_baselines3.common.utils import LinearSchedule, get_parameters_by_name, polyak_update
+from torch.nn import functional as F
+
+from sb3_dqn_paper.errors import InvalidModelFileError, NonFiniteLossError
+from sb3_dqn_paper.policies import CnnPolicy, MlpPolicy, MultiInputPolicy, PaperDQNPolicy
+from sb3_dqn_paper.rmsprop import DEEPMIND_DECAY, DEEPMIND_LR, CenteredRMSprop, deepmind_eps_for_mean_loss
+
+SelfPaperDQN = TypeVar("SelfPaperDQN", bound="PaperDQN")
+
+#: Loss functions by name: the paper's squared error, and the Huber loss of the Nature paper.
+LOSSES = {"mse": F.mse_loss, "huber": F.smooth_l1_loss}
+
+
+class PaperDQN(OffPolicyAlgorithm):
+    """
+    Deep Q-Network as in the 2013 paper: no target network, squared-error loss, RMSProp, one update per step.
+
+    Paper: https://arxiv.org/abs/1312.5602. Every default is the paper's where it states one; where it does
+    not, the README's faithfulness table names the source of the choice.
+
+    :param policy: The policy model to use (``"CnnPolicy"``, ``"MlpPolicy"``, ``"MultiInputPolicy"``)
+    :param env: The environment to learn from (if registered in Gym, can be str)
+    :param learning_rate: The learning rate, constant or a function of the progress remaining (1 -> 0).
+        Default 2.5e-4, DeepMind's released code (the paper gives none)
+    :param buffer_size: Replay memory size in transitions (paper: 1,000,000)
+    :param learning_starts: Agent steps collected before the first update (DeepMind's code: 50,000)
+    :param batch_size: Minibatch size (paper: 32)
+    :param gamma: Discount factor (DeepMind's code: 0.99; the paper gives none)
+    :param train_freq: Update the model every ``train_freq`` steps (paper: every step)
+    :param gradient_steps: Gradient steps per rollout; ``-1`` means one per collected agent step, so that
+        Algorithm 1's one update per step holds for any number of envs
+    :param replay_buffer_class: Replay buffer class to use. ``None`` picks SB3's default
+    :param replay_buffer_kwargs: Keyword arguments to pass to the replay buffer on creation
+    :param optimize_memory_usage: SB3's memory-saving replay buffer variant
+    :param target_update_interval: ``None`` (the paper) for no target network: the TD target uses the online
+        weights under ``no_grad``. An integer ``C`` adds the Nature paper's target network, updated every ``C``
+        agent steps with ``tau``
+    :param tau: Polyak coefficient of the target update (1 = hard copy); used only with a target network
+    :param exploration_initial_eps: Initial epsilon of epsilon-greedy (paper: 1.0)
+    :param exploration_final_eps: Final epsilon (paper: 0.1)
+    :param exploration_steps: Agent steps over which epsilon falls linearly, an absolute count that does not depend
+        on ``total_timesteps`` (paper: the first million frames; counted as agent steps like DeepMind's code)
+    :param loss: ``"mse"`` (the paper's squared error) or ``"huber"`` (the Nature paper's error clipping)
+    :param max_grad_norm: Clip the gradient norm to this value; ``None`` (the paper) for no clipping
+    :param stats_window_size: Window size for the rollout logging, in episodes
+    :param tensorboard_log: The log location for tensorboard (if None, no logging)
+    :param policy_kwargs: Additional arguments for the policy. Without ``optimizer_class`` the optimizer is
+        :class:`~sb3_dqn_paper.rmsprop.CenteredRMSprop` with decay 0.95 and DeepMind's 0.01 constant rescaled to a
+        mean loss over ``batch_size`` samples
+    :param verbose: Verbosity level: 0 no output, 1 info, 2 debug
+    :param seed: Seed for the pseudo random generators
+    :param device: Device (cpu, cuda, ...) on which the code should be run
+    :param _init_setup_model: Whether or not to build the network at the creation of the instance
+    """
+
+    policy_aliases: ClassVar[dict[str, type[BasePolicy]]] = {
+        "MlpPolicy": MlpPolicy,
+        "CnnPolicy": CnnPolicy,
+        "MultiInputPolicy": MultiInputPolicy,
+    }
+    exploration_schedule: Schedule
+    policy: PaperDQNPolicy
+
+    def __init__(
+        self,
+        policy: str | type[PaperDQNPolicy],
+        env: GymEnv | str,
+        learning_rate: float | Schedule = DEEPMIND_LR,
+        buffer_size: int = 1_000_000,
+        learning_starts: int = 50_000,
+        batch_size: int = 32,
+        gamma: float = 0.99,
+        train_freq: int | tuple[int, str] = 1,
+        gradient_steps: int = -1,
+        replay_buffer_class: type[ReplayBuffer] | None = None,
+        replay_buffer_kwargs: dict[str, Any] | None = None,
+        optimize_memory_usage: bool = False,
+        target_update_interval: int | None = None,
+        tau: float = 1.0,
+        exploration_initial_eps: float = 1.0,
+        exploration_final_eps: float = 0.1,
+        exploration_steps: int = 1_000_000,
+        loss: str = "mse",
+        max_grad_norm: float | None = None,
+        stats_window_size: int = 100,
+        tensorboard_log: str | None = None,
+        policy_kwargs: dict[str, Any] | None = None,
+        verbose: int = 0,
+        seed: int | None = None,
+        device: th.device | str = "auto",
+        _init_setup_model: bool = True,
+    ) -> None:
+        self._check_arguments(
+            learning_rate,
+            buffer_size,
+            learning_starts,
+            batch_size,
+            gamma,
+            target_update_interval,
+            tau,
+            exploration_initial_eps,
+            exploration_final_eps,
+            exploration_steps,
+            loss,
+            max_grad_norm,
+        )
+        if isinstance(env, str):
+            env = maybe_make_env(env, verbose)
+        if env is not None:
+            self._check_env_spaces(policy, env)
+
+        policy_kwargs = dict(policy_kwargs or {})
+        policy_kwargs.setdefault("target_network", target_update_interval is not None)
+        if "optimizer_class" not in policy_kwargs:
+            policy_kwargs["optimizer_class"] = CenteredRMSprop
+            policy_kwargs.setdefault(
+                "optimizer_kwargs", dict(decay=DEEPMIND_DECAY, eps=deepmind_eps_for_mean_loss(batch_size))
+            )
+
+        super().__init__(
+            policy,
+            env,
+            learning_rate,
+            buffer_size,
+            learning_starts,
+            batch_size,
+            tau,
+            gamma,
+            train_freq,
+            gradient_steps,
+            action_noise=None,
+            replay_buffer_class=replay_buffer_class,
+            replay_buffer_kwargs=replay_buffer_kwargs,
+            optimize_memory_usage=optimize_memory_usage,
+            policy_kwargs=policy_kwargs,
+            stats_window_size=stats_window_size,
+            tensorboard_log=tensorboard_log,
+            verbose=verbose,
+            device=device,
+            seed=seed,
+            sde_support=False,
+            supported_action_spaces=(spaces.Discrete,),
+            support_multi_env=True,
+        )
+
+        self.target_update_interval = target_update_interval
+        self.exploration_initial_eps = exploration_initial_eps
+        self.exploration_final_eps = exploration_final_eps
+        self.exploration_steps = exploration_steps
+        self.loss = loss
+        self.max_grad_norm = max_grad_norm
+        # "epsilon" of the epsilon-greedy exploration
+        self.exploration_rate = exploration_initial_eps
+        # Agent steps since the last target-network update
+        self._steps_since_target_update = 0
+
+        if _init_setup_model:
+            self._setup_model()
+
+    @staticmethod
+    def _check_arguments(
+        learning_rate: float | Schedule,
+        buffer_size: int,
+        learning_starts: int,
+        batch_size: int,
+        gamma: float,
+        target_update_interval: int | None,
+        tau: float,
+        exploration_initial_eps: float,
+        exploration_final_eps: float,
+        exploration_steps: int,
+        loss: str,
+        max_grad_norm: float | None,
+    ) -> None:
+        """Refuse impossible settings before any env, buffer or network is built."""
+        if buffer_size <= 0:
+            raise ValueError(f"buffer_size must be positive, got {buffer_size}")
+        if batch_size <= 0:
+            raise ValueError(f"batch_size must be positive, got {batch_size}")
+        if batch_size > buffer_size:
+            raise ValueError(f"batch_size ({batch_size}) cannot exceed buffer_size ({buffer_size})")
+        if not callable(learning_rate) and not learning_rate > 0:
+            raise ValueError(f"learning_rate must be positive, got {learning_rate}")
+        if learning_starts < 0:
+            raise ValueError(f"learning_starts must be >= 0, got {learning_starts}")
+        if not 0.0 <= gamma <= 1.0:
+            raise ValueError(f"gamma must be in [0, 1], got {gamma}")
+        if target_update_interval is not None and target_update_interval <= 0:
+            raise ValueError(
+                f"target_update_interval must be positive or None (no target network), got {target_update_interval}"
+            )
+        if not 0.0 < tau <= 1.0:
+            raise ValueError(f"tau must be in (0, 1], got {tau}")
+        for name, eps in {"exploration_initial_eps": exploration_initial_eps, "exploration_final_eps": exploration_final_eps}.items():
+            if not 0.0 <= eps <= 1.0:
+                raise ValueError(f"{name} must be in [0, 1], got {eps}")
+        if exploration_initial_eps < exploration_final_eps:
+            raise ValueError(
+                f"exploration_initial_eps ({exploration_initial_eps}) must be >= exploration_final_eps "
+                f"({exploration_final_eps}): epsilon anneals downwards"
+            )
+        if exploration_steps < 0:
+            raise ValueError(f"exploration_steps must be >= 0, got {exploration_steps}")
+        if loss not in LOSSES:
+            raise ValueError(f"loss must be one of {sorted(LOSSES)}, got {loss!r}")
+        if max_grad_norm is not None and not max_grad_norm > 0:
+            raise ValueError(f"max_grad_norm must be positive or None, got {max_grad_norm}")
+
+    def _check_env_spaces(self, policy: str | type[PaperDQNPolicy], env: GymEnv) -> None:
+        """Refuse action and observation spaces PaperDQN cannot handle, with a message naming the space."""
+        if not isinstance(env.action_space, spaces.Discrete):
+            raise ValueError(
+                f"PaperDQN needs a Discrete action space (one Q-value per action), got {env.action_space}"
+            )
+        wants_cnn = policy == "CnnPolicy" or (isinstance(policy, type) and issubclass(policy, CnnPolicy))
+        if wants_cnn and not is_image_space(env.observation_space, check_channels=False):
+            raise ValueError(
+                f"CnnPolicy needs image observations (uint8, shape (C, H, W) or (H, W, C)), got {env.observation_space}. "
+                "Use 'MlpPolicy' for vector observations."
+            )
+
+    def _setup_model(self) -> None:
+        super()._setup_model()
+        self.q_net = self.policy.q_net
+        self.q_net_target = self.policy.q_net_target
+        if self.q_net_target is not None:
+            # Copy running stats, see SB3 GH issue #996
+            self.batch_norm_stats = get_parameters_by_name(self.q_net, ["running_"])
+            self.batch_norm_stats_target = get_parameters_by_name(self.q_net_target, ["running_"])
+        # Linear from initial to final over `exploration_steps` agent steps, constant after
+        self.exploration_schedule = LinearSchedule(self.exploration_initial_eps, self.exploration_final_eps, 1.0)
+        self.loss_fn = LOSSES[self.loss]
+
+    def epsilon(self, num_timesteps: int) -> float:
+        """
+        Exploration rate after ``num_timesteps`` agent steps.
+
+        :param num_timesteps: Agent steps taken so far (over all envs)
+        :return: Epsilon of the epsilon-greedy policy
+        """
+        if self.exploration_steps == 0:
+            return self.exploration_final_eps
+        progress_remaining = 1.0 - min(1.0, num_timesteps / self.exploration_steps)
+        return self.exploration_schedule(progress_remaining)
+
+    def _on_step(self) -> None:
+        """
+        Update the exploration rate and, if a target network is used, sync it.
+
+        Called in ``collect_rollouts()`` after each ``env.step()``, which is ``n_envs`` agent steps.
+        """
+        if self.q_net_target is not None:
+            self._steps_since_target_update += self.n_envs
+            if self._steps_since_target_update >= self.target_update_interval:  # type: ignore[operator]
+                self._steps_since_target_update = 0
+                polyak_update(self.q_net.parameters(), self.q_net_target.parameters(), self.tau)
+                polyak_update(self.batch_norm_stats, self.batch_norm_stats_target, 1.0)
+        self.exploration_rate = self.epsilon(self.num_timesteps)
+        self.logger.record("rollout/exploration_rate", self.exploration_rate)
+
+    def td_target(self, rewards: th.Tensor, dones: th.Tensor, next_observations: th.Tensor) -> th.Tensor:
+        """
+        The TD target ``y = r + gamma * (1 - done) * max_a' Q(s', a')``, without gradient.
+
+        ``Q`` is the online network (the paper) or the target network when ``target_update_interval`` is set.
+
+        :param rewards: Rewards, shape (batch, 1)
+        :param dones: 1.0 where the episode terminated (timeouts already masked by the buffer), shape (batch, 1)
+        :param next_observations: Next observations
+        :return: Targets, shape (batch, 1)
+        """
+        q_net = self.q_net if self.q_net_target is None else self.q_net_target
+        with th.no_grad():
+            next_q_values = q_net(next_observations).max(dim=1).values.reshape(-1, 1)
+            return rewards + (1.0 - dones) * self.gamma * next_q_values
+
+    def train(self, gradient_steps: int, batch_size: int = 32) -> None:
+        self.policy.set_training_mode(True)
+        self._update_learning_rate(self.policy.optimizer)
+
+        losses = []
+        for _ in range(gradient_steps):
+            replay_data = self.replay_buffer.sample(batch_size, env=self._vec_normalize_env)  # type: ignore[union-attr]
+            target_q_values = self.td_target(replay_data.rewards, replay_data.dones, replay_data.next_observations)
+            current_q_values = self.q_net(replay_data.observations).gather(1, replay_data.actions.long())
+            loss = self.loss_fn(current_q_values, target_q_values)
+            loss_value = loss.item()
+            if not np.isfinite(loss_value):
+                raise NonFiniteLossError(
+                    f"PaperDQN: the loss became {loss_value} at update {self._n_updates + len(losses) + 1} "
+                    f"(agent step {self.num_timesteps}); the weights were not updated. "
+                    "Lower the learning rate, enable max_grad_norm or loss='huber', or check the rewards."
+                )
+            losses.append(loss_value)
+
+            self.policy.optimizer.zero_grad()
+            loss.backward()
+            if self.max_grad_norm is not None:
+                th.nn.utils.clip_grad_norm_(self.policy.parameters(), self.max_grad_norm)
+            self.policy.optimizer.step()
+
+        self._n_updates += gradient_steps
+        self.logger.record("train/n_updates", self._n_updates, exclude="tensorboard")
+        self.logger.record("train/loss", np.mean(losses))
+
+    def predict(
+        self,
+        observation: np.ndarray | dict[str, np.ndarray],
+        state: tuple[np.ndarray, ...] | None = None,
+        episode_start: np.ndarray | None = None,
+        deterministic: bool = False,
+    ) -> tuple[np.ndarray, tuple[np.ndarray, ...] | None]:
+        """
+        Epsilon-greedy action (greedy when ``deterministic``), with epsilon ``self.exploration_rate``.
+
+        :param observation: The input observation (single or vectorised)
+        :param state: Unused (recurrent policies only)
+        :param episode_start: Unused (recurrent policies only)
+        :param deterministic: Whether to return the greedy action
+        :return: The action and the (unchanged) state
+        """
+        if not deterministic and np.random.rand() < self.exploration_rate:
+            if self.policy.is_vectorized_observation(observation):
+                if isinstance(observation, dict):
+                    n_batch = observation[next(iter(observation.keys()))].shape[0]
+                else:
+                    n_batch = observation.shape[0]
+                action = np.array([self.action_space.sample() for _ in range(n_batch)])
+            else:
+                action = np.array(self.action_space.sample())
+        else:
+            action, state = self.policy.predict(observation, state, episode_start, deterministic)
+        return action, state
+
+    def learn(
+        self: SelfPaperDQN,
+        total_timesteps: int,
+        callback: MaybeCallback = None,
+        log_interval: int = 4,
+        tb_log_name: str = "PaperDQN",
+        reset_num_timesteps: bool = True,
+        progress_bar: bool = False,
+    ) -> SelfPaperDQN:
+        return super().learn(
+            total_timesteps=total_timesteps,
+            callback=callback,
+            log_interval=log_interval,
+            tb_log_name=tb_log_name,
+            reset_num_timesteps=reset_num_timesteps,
+            progress_bar=progress_bar,
+        )
+
+    @classmethod
+    def load(  # type: ignore[override]
+        cls: type[SelfPaperDQN],
+        path: Any,
+        env: GymEnv | None = None,
+        device: th.device | str = "auto",
+        custom_objects: dict[str, Any] | None = None,
+        print_system_info: bool = False,
+        force_reset: bool = True,
+        **kwargs: Any,
+    ) -> SelfPaperDQN:
+        """
+        Load a model saved with :meth:`save`, after checking that the file is a PaperDQN save.
+
+        Parameters as in SB3's ``BaseAlgorithm.load``.
+
+        :raises InvalidModelFileError: if the file is not a zip, has no SB3 data, or was saved by another algorithm
+        """
+        check_model_file(path)
+        try:
+            return super().load(path, env, device, custom_objects, print_system_info, force_reset, **kwargs)
+        except (KeyError, zipfile.BadZipFile, EOFError, RuntimeError) as error:
+            raise InvalidModelFileError(f"{path} could not be loaded as a PaperDQN model: {error!r}") from error
+
+    def _excluded_save_params(self) -> list[str]:
+        return [*super()._excluded_save_params(), "q_net", "q_net_target", "loss_fn"]
+
+    def _get_torch_save_params(self) -> tuple[list[str], list[str]]:
+        return ["policy", "policy.optimizer"], []
+
+
+def check_model_file(path: Any) -> None:
+    """
+    Check that ``path`` is an SB3 zip written by PaperDQN, without loading its weights.
+
+    :param path: File path (str or Path) or an open binary file
+    :raises InvalidModelFileError: naming what is wrong with the file
+    """
+    if isinstance(path, (str, os.PathLike)):
+        path = os.fspath(path)
+        if not os.path.isfile(path) and os.path.isfile(path + ".zip"):
+            path = path + ".zip"  # SB3's load adds the suffix the same way
+        if not os.path.isfile(path):
+            raise InvalidModelFileError(f"{path}: no such model file")
+    try:
+        if not zipfile.is_zipfile(path):
+            raise InvalidModelFileError(f"{path} is not a zip file, so not a model saved by PaperDQN.save")
+        with zipfile.ZipFile(path) as archive:
+            if "data" not in archive.namelist():
+                raise InvalidModelFileError(f"{path} is a zip file but holds no SB3 'data' entry")
+            data = json_to_data(archive.read("data").decode())
+    except InvalidModelFileError:
+        raise
+    except Exception as error:  # a damaged archive can fail in many ways; all mean the same to the caller
+        raise InvalidModelFileError(f"{path} is damaged and cannot be read as a PaperDQN save: {error!r}") from error
+    finally:
+        if hasattr(path, "seek"):
+            path.seek(0)
+    policy_class = data.get("policy_class")
+    if not (isinstance(policy_class, type) and issubclass(policy_class, PaperDQNPolicy)):
+        name = getattr(policy_class, "__qualname__", repr(policy_class))
+        raise InvalidModelFileError(f"{path} was not saved by PaperDQN (its policy class is {name}, not a PaperDQN policy)")
+

@@ -1,0 +1,109 @@
+"""
+The RMSProp variant of DeepMind's released DQN code.
+
+The 2013 paper says "RMSProp" and nothing more. DeepMind's released Lua code for the 2015 Nature
+paper (``dqn/NeuralQLearner.lua``) is the closest public record of what they ran: a *centred*
+RMSProp with decay 0.95 whose constant 0.01 sits *inside* the square root::
+
+    g  = decay * g  + (1 - decay) * grad
+    g2 = decay * g2 + (1 - decay) * grad ** 2
+    w  = w - lr * grad / sqrt(g2 - g ** 2 + eps)
+
+``torch.optim.RMSprop(centered=True)`` adds ``eps`` *outside* the square root, which changes the step
+whenever the gradient variance is small, so it cannot stand in for this rule.
+
+Gradient scale: DeepMind's code backpropagates ``-(y - Q)`` for each of the 32 samples and so
+accumulates the gradient of ``0.5 * sum((y - Q) ** 2)``. SB3-style losses are means, whose gradient is
+``2 / batch_size`` times that. Because ``eps`` is compared with squared gradients, the same update is
+obtained from a mean loss with ``eps * (2 / batch_size) ** 2``: :func:`deepmind_eps_for_mean_loss`
+gives that value, and ``tests/test_rmsprop.py`` checks the equality.
+"""
+
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import torch as th
+
+#: DeepMind's constant inside the square root, sized for a gradient summed over the minibatch.
+DEEPMIND_EPS = 0.01
+#: DeepMind's squared-gradient (and gradient) decay.
+DEEPMIND_DECAY = 0.95
+#: DeepMind's learning rate (``lr`` in ``run_gpu``).
+DEEPMIND_LR = 2.5e-4
+
+
+def deepmind_eps_for_mean_loss(batch_size: int, eps: float = DEEPMIND_EPS) -> float:
+    """
+    The constant that makes :class:`CenteredRMSprop` on a *mean* squared-error loss take the same step
+    as DeepMind's code takes on its summed half squared error.
+
+    :param batch_size: Minibatch size the mean is taken over
+    :param eps: DeepMind's constant (0.01)
+    :return: ``eps * (2 / batch_size) ** 2``
+    """
+    if batch_size <= 0:
+        raise ValueError(f"batch_size must be positive, got {batch_size}")
+    return eps * (2.0 / batch_size) ** 2
+
+
+class CenteredRMSprop(th.optim.Optimizer):
+    """
+    Centred RMSProp with the constant inside the square root, as in DeepMind's released DQN code.
+
+    :param params: Parameters (or parameter groups) to optimise
+    :param lr: Learning rate
+    :param decay: Decay of the running averages of the gradient and of its square
+    :param eps: Constant added to the centred second moment inside the square root
+    """
+
+    def __init__(
+        self,
+        params: Iterable[th.Tensor] | Iterable[dict[str, Any]],
+        lr: float = DEEPMIND_LR,
+        decay: float = DEEPMIND_DECAY,
+        eps: float = DEEPMIND_EPS,
+    ) -> None:
+        if not lr > 0.0:
+            raise ValueError(f"CenteredRMSprop: learning rate must be positive, got {lr}")
+        if not 0.0 <= decay < 1.0:
+            raise ValueError(f"CenteredRMSprop: decay must be in [0, 1), got {decay}")
+        if not eps > 0.0:
+            raise ValueError(f"CenteredRMSprop: eps must be positive, got {eps}")
+        super().__init__(params, dict(lr=lr, decay=decay, eps=eps))
+
+    @th.no_grad()
+    def step(self, closure: Callable[[], float] | None = None) -> float | None:  # type: ignore[override]
+        """
+        Take one optimisation step.
+
+        :param closure: Optional closure that re-evaluates the model and returns the loss
+        :return: The loss returned by ``closure``, if any
+        """
+        loss = None
+        if closure is not None:
+            with th.enable_grad():
+                loss = closure()
+        for group in self.param_groups:
+            params = [p for p in group["params"] if p.grad is not None]
+            if not params:
+                continue
+            grads = [p.grad for p in params]
+            avgs, sq_avgs = [], []
+            for p in params:
+                state = self.state[p]
+                if not state:
+                    state["grad_avg"] = th.zeros_like(p, memory_format=th.preserve_format)
+                    state["square_avg"] = th.zeros_like(p, memory_format=th.preserve_format)
+                avgs.append(state["grad_avg"])
+                sq_avgs.append(state["square_avg"])
+            decay, lr, eps = group["decay"], group["lr"], group["eps"]
+            # g = decay * g + (1 - decay) * grad ; g2 = decay * g2 + (1 - decay) * grad^2
+            th._foreach_lerp_(avgs, grads, 1.0 - decay)
+            th._foreach_mul_(sq_avgs, decay)
+            th._foreach_addcmul_(sq_avgs, grads, grads, value=1.0 - decay)
+            # denom = sqrt(g2 - g^2 + eps)
+            denom = th._foreach_addcmul(sq_avgs, avgs, avgs, value=-1.0)
+            th._foreach_add_(denom, eps)
+            th._foreach_sqrt_(denom)
+            th._foreach_addcdiv_(params, grads, denom, value=-lr)
+        return loss
