@@ -135,4 +135,3 @@ def make_paper_atari_env(
         vec_env_kwargs=vec_env_kwargs,
     )
     return VecFrameStack(vec_env, n_stack=frame_stack)
-

@@ -222,7 +222,8 @@ class PaperDQN(OffPolicyAlgorithm):
             )
         if not 0.0 < tau <= 1.0:
             raise ValueError(f"tau must be in (0, 1], got {tau}")
-        for name, eps in {"exploration_initial_eps": exploration_initial_eps, "exploration_final_eps": exploration_final_eps}.items():
+        epsilons = {"exploration_initial_eps": exploration_initial_eps, "exploration_final_eps": exploration_final_eps}
+        for name, eps in epsilons.items():
             if not 0.0 <= eps <= 1.0:
                 raise ValueError(f"{name} must be in [0, 1], got {eps}")
         if exploration_initial_eps < exploration_final_eps:
@@ -240,9 +241,7 @@ class PaperDQN(OffPolicyAlgorithm):
     def _check_env_spaces(self, policy: str | type[PaperDQNPolicy], env: GymEnv) -> None:
         """Refuse action and observation spaces PaperDQN cannot handle, with a message naming the space."""
         if not isinstance(env.action_space, spaces.Discrete):
-            raise ValueError(
-                f"PaperDQN needs a Discrete action space (one Q-value per action), got {env.action_space}"
-            )
+            raise ValueError(f"PaperDQN needs a Discrete action space (one Q-value per action), got {env.action_space}")
         wants_cnn = policy == "CnnPolicy" or (isinstance(policy, type) and issubclass(policy, CnnPolicy))
         if wants_cnn and not is_image_space(env.observation_space, check_channels=False):
             raise ValueError(
@@ -443,4 +442,3 @@ def check_model_file(path: Any) -> None:
     if not (isinstance(policy_class, type) and issubclass(policy_class, PaperDQNPolicy)):
         name = getattr(policy_class, "__qualname__", repr(policy_class))
         raise InvalidModelFileError(f"{path} was not saved by PaperDQN (its policy class is {name}, not a PaperDQN policy)")
-
