@@ -1,0 +1,26 @@
+"""Shared test setup: one torch thread (CI has 2 cores) and the Atari environments registered."""
+
+import pytest
+import torch as th
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _single_thread() -> None:
+    th.set_num_threads(1)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _atari_registered() -> None:
+    from sb3_dqn_paper.atari import register_atari_envs
+
+    register_atari_envs()
+
+
+@pytest.fixture
+def pong_env():
+    """The paper's Pong pipeline, one env, seeded."""
+    from sb3_dqn_paper import make_paper_atari_env
+
+    env = make_paper_atari_env("PongNoFrameskip-v4", n_envs=1, seed=0)
+    yield env
+    env.close()

@@ -1,0 +1,98 @@
+"""Each bad input is refused with a message naming the problem, before any training starts."""
+
+import zipfile
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch as th
+from stable_baselines3 import DQN
+
+from sb3_dqn_paper import PaperDQN, make_paper_atari_env
+from sb3_dqn_paper.errors import InvalidModelFileError, NonFiniteLossError
+
+
+def test_continuous_action_space() -> None:
+    with pytest.raises(ValueError, match=r"Discrete action space.*Box"):
+        PaperDQN("MlpPolicy", "Pendulum-v1")
+
+
+def test_multidiscrete_action_space() -> None:
+    env = gym.make("CartPole-v1")
+    env.action_space = gym.spaces.MultiDiscrete([2, 2])
+    with pytest.raises(ValueError, match=r"Discrete action space.*MultiDiscrete"):
+        PaperDQN("MlpPolicy", env)
+
+
+def test_cnn_policy_on_vector_observations() -> None:
+    with pytest.raises(ValueError, match=r"CnnPolicy needs image observations.*MlpPolicy"):
+        PaperDQN("CnnPolicy", "CartPole-v1")
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"batch_size": 64, "buffer_size": 32}, r"batch_size \(64\) cannot exceed buffer_size \(32\)"),
+        ({"buffer_size": 0}, "buffer_size must be positive"),
+        ({"buffer_size": -5}, "buffer_size must be positive"),
+        ({"batch_size": 0}, "batch_size must be positive"),
+        ({"learning_rate": 0.0}, "learning_rate must be positive"),
+        ({"learning_rate": -1e-3}, "learning_rate must be positive"),
+        ({"exploration_initial_eps": 0.05, "exploration_final_eps": 0.1}, "exploration_initial_eps .* must be >="),
+        ({"exploration_final_eps": 1.5}, r"exploration_final_eps must be in \[0, 1\]"),
+        ({"gamma": 1.5}, "gamma"),
+        ({"loss": "l1"}, "loss must be one of"),
+        ({"target_update_interval": 0}, "target_update_interval must be positive"),
+        ({"max_grad_norm": 0.0}, "max_grad_norm must be positive"),
+    ],
+)
+def test_bad_hyperparameters(kwargs: dict, message: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    # the check comes before the env is built: a make_env that fails loudly proves it
+    def no_env(*args, **kw):
+        raise AssertionError("env built before the arguments were checked")
+
+    monkeypatch.setattr("sb3_dqn_paper.paper_dqn.maybe_make_env", no_env)
+    with pytest.raises(ValueError, match=message):
+        PaperDQN("MlpPolicy", "CartPole-v1", **kwargs)
+
+
+def test_unknown_env_id() -> None:
+    with pytest.raises(ValueError, match="Unknown environment id 'NoSuchGameNoFrameskip-v4'"):
+        make_paper_atari_env("NoSuchGameNoFrameskip-v4")
+    with pytest.raises(gym.error.Error, match="NoSuchEnv"):
+        PaperDQN("MlpPolicy", "NoSuchEnv-v0")
+
+
+def test_frame_skipping_and_sticky_ids_refused() -> None:
+    with pytest.raises(ValueError, match="skips 4 frames by itself"):
+        make_paper_atari_env("ALE/Pong-v5")
+    with pytest.raises(ValueError, match="sticky actions"):
+        make_paper_atari_env("ALE/Pong-v5", env_kwargs=dict(frameskip=1))
+
+
+def test_load_rejects_files_that_are_not_paper_dqn(tmp_path) -> None:
+    text = tmp_path / "notes.zip"
+    text.write_text("not a zip")
+    with pytest.raises(InvalidModelFileError, match="not a zip file"):
+        PaperDQN.load(text)
+    with pytest.raises(InvalidModelFileError, match="no such model file"):
+        PaperDQN.load(tmp_path / "missing.zip")
+    empty = tmp_path / "empty.zip"
+    with zipfile.ZipFile(empty, "w") as archive:
+        archive.writestr("other", "x")
+    with pytest.raises(InvalidModelFileError, match="no SB3 'data' entry"):
+        PaperDQN.load(empty)
+    DQN("MlpPolicy", "CartPole-v1", buffer_size=100).save(tmp_path / "sb3_dqn")
+    with pytest.raises(InvalidModelFileError, match=r"not saved by PaperDQN.*DQNPolicy"):
+        PaperDQN.load(tmp_path / "sb3_dqn")
+
+
+def test_non_finite_loss_stops_before_the_weights_change() -> None:
+    model = PaperDQN("MlpPolicy", "CartPole-v1", buffer_size=500, learning_starts=50, seed=0, device="cpu")
+    model.learn(60)
+    before = [p.detach().clone() for p in model.q_net.parameters()]
+    with th.no_grad():
+        model.replay_buffer.rewards[:] = np.nan
+    with pytest.raises(NonFiniteLossError, match=r"loss became nan at update \d+"):
+        model.learn(10, reset_num_timesteps=False)
+    assert all(th.equal(a, b) for a, b in zip(before, model.q_net.parameters(), strict=True))
