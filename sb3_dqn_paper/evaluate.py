@@ -1,0 +1,586 @@
+"""
+Evaluate a trained PaperDQN model with the paper's protocol and set the result beside Table 1.
+
+The protocol (Mnih et al., 2013, Section 5): an epsilon-greedy policy with epsilon = 0.05 runs for a fixed
+number of agent steps (10,000 for each point of Figure 2), and the score of a game is its total reward.
+Here that means:
+
+- one environment, ``n_steps`` agent steps (one action each, repeated for ``k`` frames by the frame skip);
+  only the games that end within those steps count, the unfinished last one is dropped;
+- whole games: the evaluation env does *not* end an episode at a life loss (``terminal_on_life_loss=False``),
+  whatever the training env did;
+- the evaluation env does not clip rewards (``clip_reward=False``). The unclipped score of a game is
+  ``info["episode"]["r"]`` of SB3's ``Monitor``, the same number rl-zoo3's training logs show. The clipped score
+  is the sum of ``sign(reward)`` over the game's agent steps, the reward the agent was trained on;
+- epsilon is applied here, with a NumPy generator seeded by ``seed``: the model's own ``exploration_rate`` and
+  NumPy's global state are not used, so the same seed gives the same numbers. The greedy action is
+  ``model.predict(obs, deterministic=True)``;
+- the preprocessing is the training one (:func:`~sb3_dqn_paper.atari.make_paper_atari_env`: frame skip 4, or 3
+  for Space Invaders, 84x84 grayscale, 4 stacked frames), including SB3's up to 30 no-op actions at reset,
+  which vary the start of each game (``noop_max=0`` turns them off; the 2013 paper does not mention them).
+
+Non-Atari ids (e.g. ``CartPole-v1``) are evaluated in a plain ``make_vec_env`` environment, with no Table 1 row.
+
+Usage: ``python -m sb3_dqn_paper.evaluate MODEL.zip --env BreakoutNoFrameskip-v4 [--steps N] [--json]``.
+"""
+
+import argparse
+import ast
+import json
+import os
+import sys
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+from sb3_dqn_paper.errors import PaperDQNError
+from sb3_dqn_paper.table1 import METHODS, paper_game
+
+#: Agent steps of one evaluation in the paper's Figure 2.
+PAPER_EVAL_STEPS = 10_000
+#: Epsilon of the paper's evaluation policy.
+PAPER_EVAL_EPSILON = 0.05
+#: Value of the ``"kind"`` key of every result file, so that the report tool can recognise them.
+RESULT_KIND = "sb3_dqn_paper.evaluate"
+#: Version of the JSON layout of :meth:`EvaluationResult.to_dict`.
+RESULT_FORMAT_VERSION = 1
+
+
+@dataclass
+class Episode:
+    """
+    One completed game of an evaluation.
+
+    :param score: Total unclipped reward of the game (the Monitor's ``r``)
+    :param clipped_score: Sum of ``sign(reward)`` over the game's agent steps
+    :param length: Agent steps the game took
+    :param truncated: Whether the game was cut by the emulator's time limit rather than ended
+    """
+
+    score: float
+    clipped_score: float
+    length: int
+    truncated: bool = False
+
+
+@dataclass
+class EvaluationResult:
+    """
+    The outcome of :func:`evaluate_paper_protocol`.
+
+    :param env_id: Gymnasium id of the evaluation env
+    :param model_path: File the model was loaded from (``None`` for a model object)
+    :param model_num_timesteps: Agent steps the model was trained for (its ``num_timesteps``)
+    :param n_steps: Agent steps the evaluation ran
+    :param epsilon: Probability of a uniformly random action at each step
+    :param seed: Seed of the env and of the epsilon draws
+    :param noop_max: Maximum number of no-op actions at the start of each game (Atari only)
+    :param frame_skip: Emulator frames per agent step (``None`` for non-Atari envs)
+    :param episodes: The completed games, in order
+    :param n_random_actions: Steps on which the action was drawn at random
+    """
+
+    env_id: str
+    model_path: str | None
+    model_num_timesteps: int
+    n_steps: int
+    epsilon: float
+    seed: int
+    noop_max: int | None
+    frame_skip: int | None
+    episodes: list[Episode] = field(default_factory=list)
+    n_random_actions: int = 0
+
+    @property
+    def n_episodes(self) -> int:
+        """Number of completed games."""
+        return len(self.episodes)
+
+    @property
+    def steps_in_completed_episodes(self) -> int:
+        """Agent steps that belong to a completed game; the rest belong to the unfinished last one."""
+        return sum(episode.length for episode in self.episodes)
+
+    def summary(self, clipped: bool = False) -> dict[str, float] | None:
+        """
+        Max, mean, min and standard deviation of the completed games' scores.
+
+        :param clipped: Summarise the clipped scores instead of the unclipped ones
+        :return: ``{"max", "mean", "min", "std"}``, or ``None`` when no game was completed
+        """
+        if not self.episodes:
+            return None
+        scores = np.array([episode.clipped_score if clipped else episode.score for episode in self.episodes])
+        return {
+            "max": float(scores.max()),
+            "mean": float(scores.mean()),
+            "min": float(scores.min()),
+            "std": float(scores.std()),
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        """
+        :return: A JSON-serialisable dict: the settings, the summaries, every episode and the game's Table 1 row
+        """
+        game = paper_game(self.env_id)
+        return {
+            "kind": RESULT_KIND,
+            "format_version": RESULT_FORMAT_VERSION,
+            "env_id": self.env_id,
+            "game": None if game is None else game.key,
+            "game_title": None if game is None else game.title,
+            "model_path": self.model_path,
+            "model_num_timesteps": self.model_num_timesteps,
+            "protocol": {
+                "n_steps": self.n_steps,
+                "epsilon": self.epsilon,
+                "seed": self.seed,
+                "noop_max": self.noop_max,
+                "frame_skip": self.frame_skip,
+                "terminal_on_life_loss": False,
+                "clip_reward": False,
+            },
+            "n_episodes": self.n_episodes,
+            "steps_in_completed_episodes": self.steps_in_completed_episodes,
+            "n_random_actions": self.n_random_actions,
+            "unclipped": self.summary(clipped=False),
+            "clipped": self.summary(clipped=True),
+            "episodes": [asdict(episode) for episode in self.episodes],
+            "paper": None if game is None else game.scores(),
+        }
+
+
+class EpsilonGreedy:
+    """
+    The evaluation policy: a uniformly random action with probability ``epsilon``, else the model's greedy action.
+
+    The draws come from this object's own seeded generator: for each observation first ``U(0, 1)``, then, if it
+    falls below ``epsilon``, the random action. The greedy action is computed only when it is used.
+
+    :param model: A model with ``predict(observation, deterministic=True)`` (e.g. PaperDQN)
+    :param n_actions: Number of discrete actions
+    :param epsilon: Probability of a random action
+    :param seed: Seed of the generator
+    """
+
+    def __init__(self, model: Any, n_actions: int, epsilon: float, seed: int | None) -> None:
+        check_epsilon(epsilon)
+        self.model = model
+        self.n_actions = n_actions
+        self.epsilon = epsilon
+        self.rng = np.random.default_rng(seed)
+        #: Number of actions drawn at random so far
+        self.n_random = 0
+
+    def __call__(self, observation: np.ndarray | dict[str, np.ndarray]) -> np.ndarray:
+        """
+        :param observation: A batch of observations (one per env of a ``VecEnv``)
+        :return: One action per observation
+        """
+        if isinstance(observation, dict):
+            n_batch = len(next(iter(observation.values())))
+        else:
+            n_batch = len(observation)
+        explore = self.rng.random(n_batch) < self.epsilon
+        actions = np.zeros(n_batch, dtype=np.int64)
+        n_explore = int(explore.sum())
+        if n_explore:
+            actions[explore] = self.rng.integers(self.n_actions, size=n_explore)
+            self.n_random += n_explore
+        if n_explore < n_batch:
+            greedy = ~explore
+            if isinstance(observation, dict):
+                batch: np.ndarray | dict[str, np.ndarray] = {key: value[greedy] for key, value in observation.items()}
+            else:
+                batch = observation[greedy]
+            actions[greedy], _ = self.model.predict(batch, deterministic=True)
+        return actions
+
+
+def check_epsilon(epsilon: float) -> None:
+    """
+    :param epsilon: Probability of a random action
+    :raises ValueError: if it is not in [0, 1]
+    """
+    if not 0.0 <= epsilon <= 1.0:
+        raise ValueError(f"epsilon must be in [0, 1], got {epsilon}")
+
+
+def check_n_steps(n_steps: int) -> None:
+    """
+    :param n_steps: Number of agent steps to run
+    :raises ValueError: if it is not a positive integer
+    """
+    if isinstance(n_steps, bool) or not isinstance(n_steps, (int, np.integer)) or n_steps <= 0:
+        raise ValueError(f"the number of agent steps must be a positive integer, got {n_steps!r}")
+
+
+def is_atari_env_id(env_id: str, env_kwargs: dict[str, Any] | None = None) -> bool:
+    """
+    Whether ``env_id`` is an ale-py Atari game, after checking that it is a registered id at all.
+
+    Atari ids are also checked as :func:`~sb3_dqn_paper.atari.check_atari_env_id` does (no built-in frame skip,
+    no sticky actions, since the paper had neither).
+
+    :param env_id: Gymnasium id
+    :param env_kwargs: Keyword arguments that will be passed to ``gym.make``
+    :return: ``True`` for an Atari game
+    :raises ValueError: for an unknown id, or an Atari id whose settings the paper's pipeline cannot use
+    """
+    import gymnasium as gym
+
+    from sb3_dqn_paper.atari import check_atari_env_id, register_atari_envs
+
+    register_atari_envs()
+    try:
+        spec = gym.spec(env_id)
+    except gym.error.Error as error:
+        raise ValueError(f"Unknown environment id {env_id!r}: {error}") from error
+    if "ale_py" not in str(spec.entry_point):
+        return False
+    check_atari_env_id(env_id, env_kwargs)
+    return True
+
+
+def make_evaluation_env(
+    env_id: str,
+    seed: int,
+    noop_max: int = 30,
+    env_kwargs: dict[str, Any] | None = None,
+    monitor_dir: str | None = None,
+    render: bool = False,
+) -> Any:
+    """
+    The evaluation environment: the training preprocessing, but whole games and unclipped rewards.
+
+    :param env_id: Gymnasium id; Atari ids get :func:`~sb3_dqn_paper.atari.make_paper_atari_env`, others
+        ``make_vec_env``
+    :param seed: Seed of the environment
+    :param noop_max: Maximum number of no-ops at reset (Atari only; 0 disables)
+    :param env_kwargs: Keyword arguments for ``gym.make``
+    :param monitor_dir: Folder for the Monitor CSV of the evaluation games, or ``None``
+    :param render: Make the emulator render RGB frames (``render_mode="rgb_array"``), for recording
+    :return: A ``VecEnv`` with one environment, channel-first for image observations (as SB3 models see them)
+    """
+    from stable_baselines3.common.env_util import make_vec_env
+    from stable_baselines3.common.preprocessing import is_image_space, is_image_space_channels_first
+    from stable_baselines3.common.vec_env import VecTransposeImage
+
+    from sb3_dqn_paper.atari import make_paper_atari_env
+
+    if noop_max < 0:
+        raise ValueError(f"noop_max must be >= 0, got {noop_max}")
+    env_kwargs = dict(env_kwargs or {})
+    if render:
+        env_kwargs["render_mode"] = "rgb_array"
+    if is_atari_env_id(env_id, env_kwargs):
+        env = make_paper_atari_env(
+            env_id,
+            n_envs=1,
+            seed=seed,
+            clip_reward=False,
+            terminal_on_life_loss=False,
+            noop_max=noop_max,
+            monitor_dir=monitor_dir,
+            env_kwargs=env_kwargs,
+        )
+    else:
+        env = make_vec_env(env_id, n_envs=1, seed=seed, monitor_dir=monitor_dir, env_kwargs=env_kwargs)
+    # SB3 models are built on channel-first images; transpose as BaseAlgorithm._wrap_env does
+    if is_image_space(env.observation_space) and not is_image_space_channels_first(env.observation_space):
+        env = VecTransposeImage(env)
+    return env
+
+
+def check_model_matches_env(model: Any, env: Any, env_id: str) -> None:
+    """
+    Refuse an env whose action or observation space is not the one the model was trained on.
+
+    :param model: The loaded model
+    :param env: The evaluation ``VecEnv``
+    :param env_id: Its id, for the message
+    :raises ValueError: naming both spaces
+    """
+    if model.action_space != env.action_space:
+        raise ValueError(
+            f"The model acts in {model.action_space} but {env_id} has the action space {env.action_space}: "
+            "it was trained on another game or env."
+        )
+    if model.observation_space.shape != env.observation_space.shape:
+        raise ValueError(
+            f"The model expects observations of shape {model.observation_space.shape} but {env_id} gives "
+            f"{env.observation_space.shape} (after the evaluation preprocessing): it was trained on another env "
+            "or with another preprocessing."
+        )
+
+
+def load_model(path: str | os.PathLike, device: str = "auto") -> Any:
+    """
+    Load a PaperDQN model, checking first that the file is a PaperDQN save.
+
+    :param path: Path of the ``.zip`` file
+    :param device: Torch device
+    :return: The model
+    :raises InvalidModelFileError: if the file is missing or not a PaperDQN save
+    """
+    from sb3_dqn_paper.paper_dqn import PaperDQN
+
+    return PaperDQN.load(path, device=device)
+
+
+def evaluate_paper_protocol(
+    model: Any,
+    env_id: str,
+    n_steps: int = PAPER_EVAL_STEPS,
+    epsilon: float = PAPER_EVAL_EPSILON,
+    seed: int = 0,
+    noop_max: int = 30,
+    env_kwargs: dict[str, Any] | None = None,
+    monitor_dir: str | None = None,
+    device: str = "auto",
+) -> EvaluationResult:
+    """
+    Run the paper's evaluation: epsilon-greedy for ``n_steps`` agent steps, completed whole games only.
+
+    :param model: A PaperDQN model, or the path of one saved with ``save``
+    :param env_id: Gymnasium id, e.g. ``"BreakoutNoFrameskip-v4"`` (or a non-Atari id such as ``"CartPole-v1"``)
+    :param n_steps: Agent steps to run (the paper: 10,000)
+    :param epsilon: Probability of a uniformly random action (the paper: 0.05)
+    :param seed: Seed of the env and of the epsilon draws; the same seed gives the same result
+    :param noop_max: Maximum number of no-ops at the start of each game (Atari only; 0 disables)
+    :param env_kwargs: Keyword arguments for ``gym.make``
+    :param monitor_dir: Folder for a Monitor CSV of the evaluation games, or ``None``
+    :param device: Torch device to load a model file on
+    :return: The completed games and their summaries
+    :raises ValueError: for bad settings, an unknown env id or an env the model was not trained on
+    :raises InvalidModelFileError: if ``model`` is a path that is not a PaperDQN save
+    """
+    check_n_steps(n_steps)
+    check_epsilon(epsilon)
+    if noop_max < 0:
+        raise ValueError(f"noop_max must be >= 0, got {noop_max}")
+    atari = is_atari_env_id(env_id, env_kwargs)
+    model_path = None
+    if isinstance(model, (str, os.PathLike)):
+        model_path = os.fspath(model)
+        model = load_model(model_path, device=device)
+
+    env = make_evaluation_env(env_id, seed=seed, noop_max=noop_max, env_kwargs=env_kwargs, monitor_dir=monitor_dir)
+    try:
+        check_model_matches_env(model, env, env_id)
+        result = EvaluationResult(
+            env_id=env_id,
+            model_path=model_path,
+            model_num_timesteps=int(model.num_timesteps),
+            n_steps=int(n_steps),
+            epsilon=float(epsilon),
+            seed=seed,
+            noop_max=noop_max if atari else None,
+            frame_skip=_frame_skip(env_id) if atari else None,
+        )
+        actor = EpsilonGreedy(model, int(env.action_space.n), epsilon, seed)
+        observation = env.reset()
+        clipped_score, length = 0.0, 0
+        for _ in range(n_steps):
+            observation, rewards, dones, infos = env.step(actor(observation))
+            clipped_score += float(np.sign(rewards[0]))
+            length += 1
+            if dones[0]:
+                result.episodes.append(
+                    Episode(
+                        score=float(infos[0]["episode"]["r"]),
+                        clipped_score=clipped_score,
+                        length=length,
+                        truncated=bool(infos[0].get("TimeLimit.truncated", False)),
+                    )
+                )
+                clipped_score, length = 0.0, 0
+        result.n_random_actions = actor.n_random
+    finally:
+        env.close()
+    return result
+
+
+def _frame_skip(env_id: str) -> int:
+    from sb3_dqn_paper.atari import paper_frame_skip
+
+    return paper_frame_skip(env_id)
+
+
+def format_score(value: float | None) -> str:
+    """
+    A score as the tables print it: integers without decimals, others with at most two.
+
+    :param value: The score, or ``None`` for an empty cell
+    :return: The text
+    """
+    if value is None:
+        return ""
+    return f"{value:.2f}".rstrip("0").rstrip(".") if value != int(value) else f"{int(value)}"
+
+
+def format_result(result: dict[str, Any]) -> str:
+    """
+    A plain-text report of an evaluation: our max / average / min beside the paper's Table 1.
+
+    :param result: The dict of :meth:`EvaluationResult.to_dict`
+    :return: The text, several lines
+    """
+    protocol = result["protocol"]
+    lines = [
+        f"PaperDQN evaluation of {result['model_path'] or 'a model'} "
+        f"(trained for {result['model_num_timesteps']:,} agent steps) on {result['env_id']}",
+        f"protocol: epsilon={protocol['epsilon']}, {protocol['n_steps']:,} agent steps, seed {protocol['seed']}, "
+        "whole games (no end at life loss), completed games only"
+        + (
+            f", frame skip {protocol['frame_skip']}, up to {protocol['noop_max']} no-ops at reset"
+            if protocol["frame_skip"]
+            else ""
+        ),
+        f"completed games: {result['n_episodes']} ({result['steps_in_completed_episodes']:,} agent steps; "
+        f"{protocol['n_steps'] - result['steps_in_completed_episodes']:,} steps of an unfinished game not counted); "
+        f"random actions: {result['n_random_actions']:,}",
+        "",
+    ]
+    rows: list[tuple[str, float | None, float | None, float | None]] = []
+    for name in ("unclipped", "clipped"):
+        stats = result[name]
+        if stats is None:
+            rows.append((f"ours, {name} score", None, None, None))
+        else:
+            rows.append((f"ours, {name} score", stats["max"], stats["mean"], stats["min"]))
+    paper = result["paper"]
+    if paper is not None:
+        rows.append((f"paper {METHODS['dqn_best']} (one game)", paper["dqn_best"], None, None))
+        for method in ("dqn", "random", "human"):
+            rows.append((f"paper {METHODS[method]}" + (" average" if method == "dqn" else ""), None, paper[method], None))
+    width = max(len(row[0]) for row in rows)
+    lines.append(f"{'':<{width}}  {'max':>10}  {'average':>10}  {'min':>10}")
+    for label, high, mean, low in rows:
+        lines.append(f"{label:<{width}}  {format_score(high):>10}  {format_score(mean):>10}  {format_score(low):>10}")
+    if result["n_episodes"] == 0:
+        lines.append("")
+        lines.append(f"No game ended within {protocol['n_steps']:,} steps: run more steps (--steps).")
+    elif paper is None:
+        lines.append("")
+        lines.append(f"{result['env_id']} is not one of the games of the paper's Table 1.")
+    return "\n".join(lines)
+
+
+def write_json(data: dict[str, Any], path: str, overwrite: bool = False) -> None:
+    """
+    Write ``data`` as JSON, through a temporary file so that a crash leaves no half-written file.
+
+    :param data: JSON-serialisable dict
+    :param path: Destination
+    :param overwrite: Replace an existing file
+    :raises FileExistsError: if the file exists and ``overwrite`` is false
+    """
+    check_output_path(path, overwrite)
+    temporary = f"{path}.tmp{os.getpid()}"
+    with open(temporary, "w") as file:
+        json.dump(data, file, indent=2)
+        file.write("\n")
+    os.replace(temporary, path)
+
+
+def check_output_path(path: str, overwrite: bool) -> None:
+    """
+    Refuse to replace an existing file unless asked, and create the parent folder.
+
+    :param path: File that will be written
+    :param overwrite: Whether an existing file may be replaced
+    :raises FileExistsError: if the file exists and ``overwrite`` is false
+    """
+    if os.path.isdir(path):
+        raise IsADirectoryError(f"{path} is a directory; give a file name")
+    if os.path.exists(path) and not overwrite:
+        raise FileExistsError(f"{path} already exists; pass --overwrite to replace it")
+    parent = os.path.dirname(os.path.abspath(path))
+    os.makedirs(parent, exist_ok=True)
+
+
+def parse_env_kwargs(items: Sequence[str] | None) -> dict[str, Any]:
+    """
+    Parse ``key=value`` pairs; values are Python literals where they parse as one, else strings.
+
+    :param items: E.g. ``["frameskip=1", "repeat_action_probability=0.0"]``
+    :return: The keyword arguments
+    :raises ValueError: for an item without ``=``
+    """
+    kwargs: dict[str, Any] = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ValueError(f"--env-kwargs takes key=value pairs, got {item!r}")
+        try:
+            kwargs[key] = ast.literal_eval(value)
+        except (ValueError, SyntaxError):
+            kwargs[key] = value
+    return kwargs
+
+
+def make_parser() -> argparse.ArgumentParser:
+    """:return: The command-line parser of ``python -m sb3_dqn_paper.evaluate``"""
+    parser = argparse.ArgumentParser(
+        prog="python -m sb3_dqn_paper.evaluate",
+        description="Evaluate a PaperDQN model with the paper's protocol (epsilon-greedy, fixed number of agent steps, "
+        "completed whole games, unclipped and clipped score) beside the paper's Table 1.",
+    )
+    parser.add_argument("model", help="model file saved by PaperDQN.save (.zip)")
+    parser.add_argument("--env", required=True, help="Gymnasium id, e.g. BreakoutNoFrameskip-v4")
+    parser.add_argument(
+        "--steps", type=int, default=PAPER_EVAL_STEPS, help=f"agent steps to run (default {PAPER_EVAL_STEPS:,})"
+    )
+    parser.add_argument(
+        "--epsilon", type=float, default=PAPER_EVAL_EPSILON, help=f"random-action probability (default {PAPER_EVAL_EPSILON})"
+    )
+    parser.add_argument("--seed", type=int, default=0, help="seed of the env and of the epsilon draws (default 0)")
+    parser.add_argument("--noop-max", type=int, default=30, help="max no-ops at the start of a game (Atari; default 30)")
+    parser.add_argument(
+        "--env-kwargs", nargs="*", metavar="KEY=VALUE", help="keyword arguments for gym.make, e.g. frameskip=1"
+    )
+    parser.add_argument("--device", default="auto", help="torch device (default auto)")
+    parser.add_argument("--json", action="store_true", help="print the result as JSON instead of a table")
+    parser.add_argument("--out", help="also write the JSON result to this file (read by sb3_dqn_paper.report)")
+    parser.add_argument("--overwrite", action="store_true", help="replace the --out file if it exists")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """
+    Command-line entry point.
+
+    :param argv: Arguments (default: ``sys.argv[1:]``)
+    :return: Exit status: 0 on success, 2 on bad input
+    """
+    args = make_parser().parse_args(argv)
+    try:
+        check_n_steps(args.steps)
+        check_epsilon(args.epsilon)
+        if args.out is not None:
+            check_output_path(args.out, args.overwrite)
+        result = evaluate_paper_protocol(
+            args.model,
+            args.env,
+            n_steps=args.steps,
+            epsilon=args.epsilon,
+            seed=args.seed,
+            noop_max=args.noop_max,
+            env_kwargs=parse_env_kwargs(args.env_kwargs),
+            device=args.device,
+        )
+        data = result.to_dict()
+        if args.out is not None:
+            write_json(data, args.out, overwrite=args.overwrite)
+    except (PaperDQNError, ValueError, OSError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print(json.dumps(data, indent=2) if args.json else format_result(data))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

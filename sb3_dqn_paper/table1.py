@@ -1,0 +1,179 @@
+"""
+Table 1 of Mnih et al. (2013) as data, and the lookup from a Gymnasium env id to the game of a column.
+
+Table 1 reports the average total reward per game (whole games, all lives, unclipped score) of each method
+with an epsilon = 0.05 policy; "DQN Best" is the best single episode. The numbers are copied from the paper
+(``shared/PAPER.md``). :data:`REFERENCE_SCORES` adds, for comparison at a stated budget, the scores other
+systems report on the same seven games.
+
+This module imports neither torch nor Gymnasium, so the report tool can use it cheaply.
+"""
+
+import re
+from dataclasses import dataclass
+
+#: The rows of Table 1, in the paper's order: attribute name -> label in the paper.
+METHODS: dict[str, str] = {
+    "random": "Random",
+    "sarsa": "Sarsa",
+    "contingency": "Contingency",
+    "dqn": "DQN",
+    "human": "Human",
+    "hneat_best": "HNeat Best",
+    "hneat_pixel": "HNeat Pixel",
+    "dqn_best": "DQN Best",
+}
+
+
+@dataclass(frozen=True)
+class PaperGame:
+    """
+    One column of the paper's Table 1: a game, its Gymnasium id and the score of every method.
+
+    :param key: Short name, as in the Gymnasium id (``"SpaceInvaders"``)
+    :param title: The game's name as the paper prints it (``"Space Invaders"``)
+    :param env_id: The Gymnasium id without frame skip or sticky actions, as in 2013
+    :param random: Average total reward of a uniformly random policy
+    :param sarsa: Sarsa (Bellemare et al., 2013)
+    :param contingency: Contingency (Bellemare et al., 2012)
+    :param dqn: DQN's average total reward, epsilon = 0.05
+    :param human: Human tester
+    :param hneat_best: HyperNEAT with hand-made object features, best
+    :param hneat_pixel: HyperNEAT on pixels
+    :param dqn_best: DQN's best single episode, epsilon = 0.05
+    """
+
+    key: str
+    title: str
+    env_id: str
+    random: float
+    sarsa: float
+    contingency: float
+    dqn: float
+    human: float
+    hneat_best: float
+    hneat_pixel: float
+    dqn_best: float
+
+    def scores(self) -> dict[str, float]:
+        """
+        :return: The Table 1 score of each method, keyed as :data:`METHODS`
+        """
+        return {method: getattr(self, method) for method in METHODS}
+
+
+#: Table 1 of the paper, one entry per game, keyed by :attr:`PaperGame.key`.
+TABLE1: dict[str, PaperGame] = {
+    game.key: game
+    for game in (
+        PaperGame("BeamRider", "Beam Rider", "BeamRiderNoFrameskip-v4", 354, 996, 1743, 4092, 7456, 3616, 1332, 5184),
+        PaperGame("Breakout", "Breakout", "BreakoutNoFrameskip-v4", 1.2, 5.2, 6, 168, 31, 52, 4, 225),
+        PaperGame("Enduro", "Enduro", "EnduroNoFrameskip-v4", 0, 129, 159, 470, 368, 106, 91, 661),
+        PaperGame("Pong", "Pong", "PongNoFrameskip-v4", -20.4, -19, -17, 20, -3, 19, -16, 21),
+        PaperGame("Qbert", "Q*bert", "QbertNoFrameskip-v4", 157, 614, 960, 1952, 18900, 1800, 1325, 4500),
+        PaperGame("Seaquest", "Seaquest", "SeaquestNoFrameskip-v4", 110, 665, 723, 1705, 28010, 920, 800, 1740),
+        PaperGame(
+            "SpaceInvaders", "Space Invaders", "SpaceInvadersNoFrameskip-v4", 179, 271, 268, 581, 3690, 1720, 1145, 1075
+        ),
+    )
+}
+
+
+@dataclass(frozen=True)
+class ReferenceSystem:
+    """
+    Scores another system reports on the seven games, for a same-budget comparison.
+
+    :param name: The system and its setting
+    :param agent_steps: Training budget in agent steps (4 emulator frames each)
+    :param scores: Score per game key; games the source does not report are absent
+    :param note: What makes the number differ from Table 1's protocol
+    """
+
+    name: str
+    agent_steps: int
+    scores: dict[str, float]
+    note: str = ""
+
+
+#: Reference points from other systems (``shared/PAPER.md``), lowest budget first.
+REFERENCE_SCORES: tuple[ReferenceSystem, ...] = (
+    ReferenceSystem(
+        "Dopamine DQN (RMSProp)",
+        2_500_000,
+        dict(BeamRider=869, Breakout=21.5, Enduro=590, Pong=-4.9, Qbert=1658, Seaquest=300, SpaceInvaders=663),
+        "sticky actions (p=0.25); mean training return over 5 seeds at iteration 9 (10M frames)",
+    ),
+    ReferenceSystem(
+        "Dopamine DQN (RMSProp)",
+        10_000_000,
+        dict(BeamRider=4101, Breakout=81.7, Enduro=650, Pong=10.0, Qbert=6923, Seaquest=1399, SpaceInvaders=1145),
+        "sticky actions (p=0.25); mean training return over 5 seeds at iteration 39 (40M frames)",
+    ),
+    ReferenceSystem(
+        "rl-zoo3 SB3 DQN",
+        10_000_000,
+        dict(BeamRider=4296, Breakout=358, Enduro=831, Pong=20.6, Qbert=9497, Seaquest=2000, SpaceInvaders=623),
+        "Nature-paper DQN (target network, Huber loss, Adam); rl-zoo3 benchmark.md",
+    ),
+    ReferenceSystem(
+        "CleanRL dqn_atari.py",
+        10_000_000,
+        dict(BeamRider=6673, Breakout=366.9, Pong=20.25),
+        "Nature-paper DQN with Adam",
+    ),
+    ReferenceSystem(
+        "Nature DQN (2015)",
+        50_000_000,
+        dict(BeamRider=6846, Breakout=401.2, Enduro=301.8, Pong=18.9, Qbert=10596, Seaquest=5286, SpaceInvaders=1976),
+        "Extended Data Table 2; 50M agent steps (200M frames)",
+    ),
+)
+
+# Suffixes of Gymnasium/ALE ids that name a variant of a game rather than another game
+_VARIANT_SUFFIXES = ("NoFrameskip", "Deterministic", "-ram")
+_NORMALISED_KEYS = {key.lower(): key for key in TABLE1}
+
+
+def game_name(env_id: str) -> str:
+    """
+    The game part of an Atari env id: ``"ALE/Breakout-v5"`` and ``"BreakoutNoFrameskip-v4"`` give ``"Breakout"``.
+
+    Also accepts rl-zoo3's folder spelling of namespaced ids (``"ALE-Breakout-v5"``).
+
+    :param env_id: A Gymnasium id
+    :return: The id without namespace, version and variant suffixes (``NoFrameskip``, ``Deterministic``, ``-ram``)
+    """
+    name = env_id.split("/")[-1]
+    name = re.sub(r"-v\d+$", "", name)
+    if name.startswith("ALE-"):
+        name = name[len("ALE-") :]
+    changed = True
+    while changed:
+        changed = False
+        for suffix in _VARIANT_SUFFIXES:
+            if name.endswith(suffix) and len(name) > len(suffix):
+                name = name[: -len(suffix)]
+                changed = True
+    return name
+
+
+def paper_game(env_id: str) -> PaperGame | None:
+    """
+    The Table 1 column of the game an env id runs, if the paper reports it.
+
+    :param env_id: A Gymnasium id, e.g. ``"BreakoutNoFrameskip-v4"``, ``"ALE/Breakout-v5"``
+    :return: The game's Table 1 entry, or ``None`` for a game (or non-Atari env) the paper does not report
+    """
+    key = _NORMALISED_KEYS.get(game_name(env_id).replace("_", "").lower())
+    return None if key is None else TABLE1[key]
+
+
+def references_for(game: PaperGame) -> list[tuple[ReferenceSystem, float]]:
+    """
+    The reference systems that report a score for ``game``.
+
+    :param game: A Table 1 game
+    :return: ``(system, score)`` pairs, lowest budget first
+    """
+    return [(system, system.scores[game.key]) for system in REFERENCE_SCORES if game.key in system.scores]

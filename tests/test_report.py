@@ -1,0 +1,195 @@
+"""The report: Monitor logs and evaluation files -> one PNG per game and a Markdown table against Table 1."""
+
+import os
+import struct
+
+import numpy as np
+import pandas as pd
+import pytest
+from stable_baselines3.common.monitor import ResultsWriter
+
+from sb3_dqn_paper.evaluate import Episode, EvaluationResult, write_json
+from sb3_dqn_paper.report import (
+    TABLE_FILE,
+    MonitorRun,
+    collect_inputs,
+    env_id_from_folder,
+    learning_curve,
+    main,
+    smooth,
+)
+from sb3_dqn_paper.table1 import TABLE1
+
+
+def write_monitor(path: str, env_id: str | None, games: list[tuple[float, int]]) -> None:
+    """Write a Monitor CSV as SB3's Monitor does: one (score, emulator frames) row per game."""
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    writer = ResultsWriter(path, header={"t_start": 1_700_000_000.0, "env_id": str(env_id)})
+    for index, (score, frames) in enumerate(games):
+        writer.write_row({"r": score, "l": frames, "t": float(index + 1)})
+    writer.close()
+
+
+def png_size(path: str) -> tuple[int, int]:
+    """Width and height from a PNG's IHDR chunk, after checking the signature."""
+    with open(path, "rb") as file:
+        head = file.read(24)
+    assert head[:8] == b"\x89PNG\r\n\x1a\n"
+    assert head[12:16] == b"IHDR"
+    return struct.unpack(">II", head[16:24])
+
+
+def table_rows(markdown: str, section: str) -> list[dict[str, str]]:
+    """The rows of the Markdown table under the heading that starts with ``section``, as dicts."""
+    lines = markdown.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith(f"## {section}"))
+    table = []
+    for line in lines[start + 1 :]:
+        if line.startswith("## "):
+            break
+        if line.startswith("|"):
+            table.append([cell.strip() for cell in line.strip("|").split("|")])
+    header, rows = table[0], table[2:]
+    return [dict(zip(header, row, strict=True)) for row in rows]
+
+
+@pytest.fixture
+def logs(tmp_path) -> dict:
+    """rl-zoo3 layout for Breakout (2 seeds, one without env id in its header) and an SB3 monitor_dir for Pong."""
+    rng = np.random.default_rng(0)
+    breakout = {}
+    for run, header_env_id in ((1, "BreakoutNoFrameskip-v4"), (2, None)):
+        games = [(float(rng.integers(0, 3) + index // 10), 4 * int(rng.integers(150, 400))) for index in range(60)]
+        write_monitor(
+            str(tmp_path / "logs" / "paper_dqn" / f"BreakoutNoFrameskip-v4_{run}" / "0.monitor.csv"), header_env_id, games
+        )
+        breakout[run] = games
+    # Two envs of one run: SB3's make_vec_env(monitor_dir=...) writes 0.monitor.csv and 1.monitor.csv
+    pong = {rank: [(-21.0 + rank + index, 4 * 900) for index in range(5)] for rank in (0, 1)}
+    for rank, games in pong.items():
+        write_monitor(str(tmp_path / "logs" / "sb3" / "pong_monitor" / f"{rank}.monitor.csv"), "PongNoFrameskip-v4", games)
+    evaluation = EvaluationResult(
+        env_id="BreakoutNoFrameskip-v4",
+        model_path="model.zip",
+        model_num_timesteps=250_000,
+        n_steps=10_000,
+        epsilon=0.05,
+        seed=3,
+        noop_max=30,
+        frame_skip=4,
+        episodes=[Episode(12.0, 9.0, 900), Episode(20.5, 14.0, 1200), Episode(4.25, 3.0, 500)],
+        n_random_actions=497,
+    )
+    write_json(evaluation.to_dict(), str(tmp_path / "logs" / "evals" / "breakout.json"))
+    # Unrelated JSON files are ignored
+    (tmp_path / "logs" / "evals" / "other.json").write_text('{"hello": 1}')
+    return {"root": str(tmp_path / "logs"), "breakout": breakout, "pong": pong, "evaluation": evaluation}
+
+
+def test_report_writes_a_png_per_game_and_the_tables(logs: dict, tmp_path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = str(tmp_path / "report")
+    assert main([logs["root"], "--out", out, "--window", "5"]) == 0
+    printed = capsys.readouterr().out
+    for env_id in ("BreakoutNoFrameskip-v4", "PongNoFrameskip-v4"):
+        path = os.path.join(out, f"{env_id}.png")
+        width, height = png_size(path)
+        assert 800 <= width <= 2000 and 400 <= height <= 1000
+        assert os.path.getsize(path) > 20_000
+    assert sorted(os.listdir(out)) == ["BreakoutNoFrameskip-v4.png", "PongNoFrameskip-v4.png", TABLE_FILE]
+    with open(os.path.join(out, TABLE_FILE)) as file:
+        markdown = file.read()
+    assert markdown in printed
+
+    (row,) = table_rows(markdown, "Evaluation")
+    evaluation, paper = logs["evaluation"], TABLE1["Breakout"]
+    assert row["Game"] == "Breakout"
+    assert row["Budget (agent steps)"] == f"{evaluation.model_num_timesteps:,}" == "250,000"
+    assert row["Eval steps"] == "10,000"
+    assert row["Seed"] == "3"
+    assert row["Games"] == "3"
+    assert float(row["Average"]) == pytest.approx(np.mean([12.0, 20.5, 4.25]), abs=0.005)
+    assert float(row["Max"]) == 20.5
+    assert float(row["Min"]) == 4.25
+    assert float(row["Clipped average"]) == pytest.approx(np.mean([9.0, 14.0, 3.0]), abs=0.005)
+    for column, value in (("Random", paper.random), ("DQN", paper.dqn), ("DQN Best", paper.dqn_best), ("Human", paper.human)):
+        assert float(row[column]) == value
+
+    rows = {row["Env id"]: row for row in table_rows(markdown, "Training")}
+    breakout = rows["BreakoutNoFrameskip-v4"]
+    assert breakout["Runs"] == "2"
+    assert breakout["Games"] == "120"
+    # Agent steps = Monitor frames / 4 (Breakout's frame skip)
+    budgets = sorted(sum(frames for _, frames in games) // 4 for games in logs["breakout"].values())
+    assert breakout["Budget (agent steps)"] == f"{budgets[0]:,}-{budgets[1]:,}"
+    finals = [np.mean([score for score, _ in games[-5:]]) for games in logs["breakout"].values()]
+    assert float(breakout["Average of last games"]) == pytest.approx(np.mean(finals), abs=0.005)
+    assert float(breakout["Best game"]) == max(score for games in logs["breakout"].values() for score, _ in games)
+    pong = rows["PongNoFrameskip-v4"]
+    # Both Monitor files of one folder are one run of 10 games
+    assert pong["Runs"] == "1"
+    assert pong["Games"] == "10"
+    assert pong["Budget (agent steps)"] == f"{10 * 900:,}"
+    assert float(pong["DQN"]) == TABLE1["Pong"].dqn
+
+
+def test_agent_steps_use_the_games_frame_skip(tmp_path) -> None:
+    write_monitor(str(tmp_path / "si" / "0.monitor.csv"), "SpaceInvadersNoFrameskip-v4", [(50.0, 300), (80.0, 600)])
+    write_monitor(str(tmp_path / "cartpole" / "0.monitor.csv"), "CartPole-v1", [(20.0, 20), (35.0, 35)])
+    runs, evaluations = collect_inputs([str(tmp_path)])
+    assert evaluations == []
+    by_env = {run.env_id: run for run in runs}
+    np.testing.assert_array_equal(by_env["SpaceInvadersNoFrameskip-v4"].agent_steps, [100, 300])  # k = 3
+    np.testing.assert_array_equal(by_env["CartPole-v1"].agent_steps, [20, 55])  # no frame skip
+    (override,) = collect_inputs([str(tmp_path / "si")], frame_skip=1)[0]
+    np.testing.assert_array_equal(override.agent_steps, [300, 900])
+
+
+def test_smooth_is_a_trailing_mean() -> None:
+    values = np.array([3.0, -1.0, 4.0, 1.0, 5.0, 9.0, 2.0])
+    for window in (1, 3, 10):
+        expected = pd.Series(values).rolling(window, min_periods=1).mean().to_numpy()
+        np.testing.assert_allclose(smooth(values, window), expected)
+
+
+def test_learning_curve_mean_and_spread_over_runs() -> None:
+    first = MonitorRun("PongNoFrameskip-v4", "a", np.array([0.0, 100.0, 200.0]), np.array([0.0, 10.0, 20.0]))
+    second = MonitorRun("PongNoFrameskip-v4", "b", np.array([50.0, 150.0, 300.0]), np.array([4.0, 4.0, 4.0]))
+    steps, mean, low, high = learning_curve([first, second], window=1)
+    assert steps[0] == 50.0 and steps[-1] == 200.0
+    np.testing.assert_allclose(mean, (steps / 10 + 4) / 2)
+    np.testing.assert_allclose(low, np.minimum(steps / 10, 4))
+    np.testing.assert_allclose(high, np.maximum(steps / 10, 4))
+    # Runs that share no agent steps have no common curve
+    late = MonitorRun("PongNoFrameskip-v4", "c", np.array([500.0, 600.0]), np.array([1.0, 2.0]))
+    assert learning_curve([first, late], window=1) is None
+
+
+def test_a_zoomed_panel_when_the_scores_are_far_below_the_paper(tmp_path) -> None:
+    write_monitor(str(tmp_path / "logs" / "PongNoFrameskip-v4_1" / "0.monitor.csv"), None, [(-21.0, 3000), (-19.0, 3500)])
+    write_monitor(str(tmp_path / "logs" / "BreakoutNoFrameskip-v4_1" / "0.monitor.csv"), None, [(150.0, 9000), (190.0, 9000)])
+    assert main([str(tmp_path / "logs"), "--out", str(tmp_path / "out")]) == 0
+    pong_width, _ = png_size(str(tmp_path / "out" / "PongNoFrameskip-v4.png"))
+    breakout_width, _ = png_size(str(tmp_path / "out" / "BreakoutNoFrameskip-v4.png"))
+    # Pong near -20 against the paper's 20: two panels. Breakout near 168: one
+    assert pong_width > breakout_width
+
+
+def test_env_id_from_rl_zoo_folder_names() -> None:
+    assert env_id_from_folder("logs/paper_dqn/PongNoFrameskip-v4_12") == "PongNoFrameskip-v4"
+    assert env_id_from_folder("logs/paper_dqn/ALE-Pong-v5_1_0d3e6c1a-8f0b-4d1e-9a51-2c8f1f0b7e3d/") == "ALE-Pong-v5"
+    assert env_id_from_folder("logs/monitor") is None
+
+
+def test_errors(tmp_path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main([str(tmp_path / "nowhere")]) == 2
+    assert "no such file or folder" in capsys.readouterr().err
+    (tmp_path / "empty").mkdir()
+    assert main([str(tmp_path / "empty"), "--out", str(tmp_path / "out")]) == 2
+    assert "Found no *.monitor.csv" in capsys.readouterr().err
+    damaged = tmp_path / "damaged" / "0.monitor.csv"
+    damaged.parent.mkdir()
+    damaged.write_text("r,l,t\n1,2,3\n")
+    assert main([str(tmp_path / "damaged")]) == 2
+    assert f"{damaged} is not an SB3 Monitor file" in capsys.readouterr().err
+    assert main([str(tmp_path / "empty"), "--window", "0"]) == 2
+    assert "--window must be at least 1" in capsys.readouterr().err
