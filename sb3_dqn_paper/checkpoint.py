@@ -48,10 +48,12 @@ import pickle
 import random
 import re
 import signal
+import struct
 import sys
 import threading
 import warnings
 import zipfile
+import zlib
 from types import FrameType
 from typing import Any
 
@@ -452,12 +454,12 @@ def load_checkpoint(
                 "buffer and env state cannot be carried over (pass load_replay_buffer=False and "
                 "restore_env_state=False to keep only the weights and counters)"
             )
-    buffer = _read_replay_buffer(path, meta) if load_replay_buffer and meta.get("replay_buffer") else None
-
     try:
         model = PaperDQN.load(path, env=vec_env, device=device, custom_objects=custom_objects, force_reset=False, **kwargs)
     except InvalidModelFileError as error:
         raise CheckpointError(f"{path} holds a model that cannot be loaded: {error}") from error
+    # Read after the model, whose new (still untouched, so not yet resident) buffer is then replaced
+    buffer = _read_replay_buffer(path) if load_replay_buffer and meta.get("replay_buffer") else None
     if buffer is not None:
         try:
             check_replay_buffer(model, buffer, f"the replay buffer in {path}")
@@ -481,17 +483,63 @@ def load_checkpoint(
     return model
 
 
-def _read_replay_buffer(path: pathlib.Path, meta: dict[str, Any]) -> Any:
+class _StoredEntryReader(io.RawIOBase):
+    """
+    The bytes of one uncompressed zip entry, read straight from the file, with the CRC checked at the end.
+
+    ``zipfile`` serves ``readinto`` through ``read``, which copies: unpickling a 7 GB replay buffer from it
+    would need 14 GB. Reading the stored bytes directly lets pickle fill the arrays in place.
+
+    :param file: The checkpoint file, open for binary reading
+    :param info: The entry (stored, not compressed)
+    """
+
+    def __init__(self, file: Any, info: zipfile.ZipInfo) -> None:
+        super().__init__()
+        file.seek(info.header_offset)
+        header = file.read(30)
+        if len(header) < 30 or header[:4] != b"PK\x03\x04":
+            raise zipfile.BadZipFile(f"no local header for {info.filename}")
+        name_length, extra_length = struct.unpack("<HH", header[26:30])
+        file.seek(info.header_offset + 30 + name_length + extra_length)
+        self.file, self.remaining, self.expected_crc, self.crc = file, info.file_size, info.CRC, 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        view = memoryview(buffer).cast("B")[: self.remaining]
+        count = self.file.readinto(view) if len(view) else 0
+        if len(view) and not count:
+            raise EOFError("the checkpoint file ends inside its replay buffer")
+        self.crc = zlib.crc32(view[:count], self.crc)
+        self.remaining -= count
+        if self.remaining == 0 and self.crc != self.expected_crc:
+            raise zipfile.BadZipFile("Bad CRC-32 of the replay buffer: its bytes are damaged")
+        return count
+
+
+def _read_replay_buffer(path: pathlib.Path) -> Any:
     """Unpickle the replay buffer entry, after checking that there is memory for it."""
-    with zipfile.ZipFile(path) as archive:
-        size = archive.getinfo(REPLAY_BUFFER_ENTRY).file_size
-        _check_memory_for(size, f"the replay buffer in {path}")
-        try:
-            with archive.open(REPLAY_BUFFER_ENTRY) as entry:
-                buffer = pickle.load(entry)
-                entry.read()  # reach the end of the entry, where zipfile checks its CRC
-        except Exception as error:  # MemoryError included: a damaged pickle can claim an absurd size
-            raise CheckpointError(f"the replay buffer in {path} is damaged: {error!r}") from error
+    try:
+        with zipfile.ZipFile(path) as archive:
+            info = archive.getinfo(REPLAY_BUFFER_ENTRY)
+        stored = info.compress_type == zipfile.ZIP_STORED
+        # Through zipfile's decompressor the bytes exist twice while an array is being filled
+        _check_memory_for(info.file_size * (1 if stored else 2), f"the replay buffer in {path}")
+        with open(path, "rb") as file:
+            if stored:
+                with io.BufferedReader(_StoredEntryReader(file, info), buffer_size=1 << 20) as entry:
+                    buffer = pickle.load(entry)
+                    entry.read()  # to the end of the entry, where the CRC is checked
+            else:
+                with zipfile.ZipFile(file) as archive, archive.open(REPLAY_BUFFER_ENTRY) as entry:
+                    buffer = pickle.load(entry)
+                    entry.read()  # to the end of the entry, where zipfile checks the CRC
+    except CheckpointError:
+        raise
+    except Exception as error:  # MemoryError included: a damaged pickle can claim an absurd size
+        raise CheckpointError(f"the replay buffer in {path} is damaged: {error!r}") from error
     return buffer
 
 

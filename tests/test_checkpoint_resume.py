@@ -22,7 +22,6 @@ import torch as th
 from checkpoint_worker import RUNS, dump_state, make_env, make_model
 
 from sb3_dqn_paper.checkpoint import (
-    PaperCheckpointCallback,
     list_checkpoints,
     load_checkpoint,
     resume_learning,
@@ -130,7 +129,7 @@ def test_save_between_learn_calls_and_resume(tmp_path: pathlib.Path) -> None:
     assert_same_run(load_state(tmp_path / "straight.pkl"), load_state(tmp_path / "resumed.pkl"))
 
 
-@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
 def test_signal_checkpoints_stops_and_resume_finishes_the_same_run(
     runs: pathlib.Path, tmp_path: pathlib.Path, signum: signal.Signals
 ) -> None:
@@ -162,8 +161,14 @@ def test_signal_checkpoints_stops_and_resume_finishes_the_same_run(
     assert_same_run(load_state(runs / "cartpole" / "final.pkl"), load_state(tmp_path / "cartpole" / "resumed.pkl"))
 
 
-def test_signal_handlers_are_restored_after_learn(tmp_path: pathlib.Path) -> None:
-    before = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
-    model = make_model("cartpole", make_env("cartpole", seed=0))
-    model.learn(60, callback=PaperCheckpointCallback(50, tmp_path))
-    assert (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)) == before
+def test_compressed_replay_buffer_round_trip(tmp_path: pathlib.Path) -> None:
+    model = make_model("image", make_env("image", seed=3))
+    model.learn(60)
+    dump_state(model, tmp_path / "before.pkl")
+    stored = save_checkpoint(model, tmp_path / "stored.zip")
+    deflated = save_checkpoint(model, tmp_path / "deflated.zip", compress_replay_buffer=True)
+    assert deflated.stat().st_size < stored.stat().st_size
+    for path in (stored, deflated):
+        loaded = load_checkpoint(path, make_env("image", seed=3))
+        dump_state(loaded, tmp_path / "after.pkl")
+        assert_same_run(load_state(tmp_path / "before.pkl"), load_state(tmp_path / "after.pkl"))
