@@ -386,7 +386,7 @@ def latest_checkpoint(folder: str | os.PathLike, name_prefix: str = "paper_dqn")
     return None
 
 
-def _check_env_fits(path: pathlib.Path, data: dict[str, Any], meta: dict[str, Any], env: VecEnv) -> None:
+def _check_env_fits(path: pathlib.Path, data: dict[str, Any], env: VecEnv) -> None:
     problems = []
     if env.observation_space != data["observation_space"]:
         problems.append(f"observation space {env.observation_space} (checkpoint: {data['observation_space']})")
@@ -447,7 +447,7 @@ def load_checkpoint(
     vec_env = None
     if env is not None:
         vec_env = PaperDQN._wrap_env(env, verbose=0)
-        _check_env_fits(path, data, meta, vec_env)
+        _check_env_fits(path, data, vec_env)
         if vec_env.num_envs != meta["n_envs"] and (restore_env_state or load_replay_buffer):
             raise CheckpointError(
                 f"{path} was saved with {meta['n_envs']} envs but the env given has {vec_env.num_envs}; the replay "
@@ -757,8 +757,11 @@ def main(argv: list[str] | None = None) -> int:
         for path in paths:
             try:
                 meta = read_checkpoint_meta(path)
-                with zipfile.ZipFile(path) as archive:
-                    bad = archive.testzip()
+                try:
+                    with zipfile.ZipFile(path) as archive:
+                        bad = archive.testzip()
+                except Exception as error:  # a damaged entry header or compressed stream
+                    raise CheckpointError(f"{path} is damaged: {error!r}") from error
                 if bad is not None:
                     raise CheckpointError(f"{path}: entry {bad} is damaged (CRC mismatch)")
             except CheckpointError as error:

@@ -34,6 +34,9 @@ from sb3_dqn_paper.checkpoint import (
     resume_learning,
     save_checkpoint,
 )
+from sb3_dqn_paper.checkpoint import (
+    main as checkpoint_main,
+)
 from sb3_dqn_paper.errors import CheckpointError, InvalidReplayBufferError, NonFiniteLossError, SaveError
 from sb3_dqn_paper.paper_dqn import PaperDQN
 
@@ -95,6 +98,18 @@ def test_corrupted_replay_buffer_is_detected(trained: Any, compress: bool) -> No
     good.write_bytes(bytes(data))
     with pytest.raises(CheckpointError, match=r"replay buffer .* is damaged"):
         load_checkpoint(good, make_env("cartpole", seed=0))
+
+
+def test_inspector_verifies_every_entry(trained: Any, capsys: pytest.CaptureFixture) -> None:
+    _, good = trained
+    assert checkpoint_main([str(good)]) == 0
+    assert '"num_timesteps": 120' in capsys.readouterr().out
+    start, length = data_offset(good, REPLAY_BUFFER_ENTRY)
+    data = bytearray(good.read_bytes())
+    data[start + length - 1] ^= 0x01
+    good.write_bytes(bytes(data))
+    assert checkpoint_main([str(good)]) == 1
+    assert f"BAD {good}: entry {REPLAY_BUFFER_ENTRY} is damaged" in capsys.readouterr().out
 
 
 def test_checkpoint_of_a_newer_format_is_refused(trained: Any, tmp_path: pathlib.Path) -> None:
