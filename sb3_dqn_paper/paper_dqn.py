@@ -524,7 +524,8 @@ def check_replay_buffer(model: OffPolicyAlgorithm, buffer: Any, source: str) -> 
         raise InvalidReplayBufferError(f"{source} holds a {type(buffer).__qualname__}, not a ReplayBuffer")
     try:
         expected = {
-            "observation shape": (get_obs_shape(model.observation_space), buffer.obs_shape),
+            # The space the buffer was built for (a frame-storing buffer may keep a different internal obs_shape)
+            "observation shape": (get_obs_shape(model.observation_space), get_obs_shape(buffer.observation_space)),
             "observation dtype": (model.observation_space.dtype, buffer.observation_space.dtype),
             "action space": (model.action_space, buffer.action_space),
             "action dimension": (get_action_dim(model.action_space), buffer.action_dim),
