@@ -18,6 +18,10 @@ _EXPORTS = {
     "PaperCNN": "sb3_dqn_paper.policies",
     "CenteredRMSprop": "sb3_dqn_paper.rmsprop",
     "make_paper_atari_env": "sb3_dqn_paper.atari",
+    "PaperCheckpointCallback": "sb3_dqn_paper.checkpoint",
+    "load_checkpoint": "sb3_dqn_paper.checkpoint",
+    "resume_learning": "sb3_dqn_paper.checkpoint",
+    "save_checkpoint": "sb3_dqn_paper.checkpoint",
 }
 
 __all__ = [
@@ -26,13 +30,18 @@ __all__ = [
     "MlpPolicy",
     "MultiInputPolicy",
     "PaperCNN",
+    "PaperCheckpointCallback",
     "PaperDQN",
     "__version__",
+    "load_checkpoint",
     "make_paper_atari_env",
+    "resume_learning",
+    "save_checkpoint",
 ]
 
 if TYPE_CHECKING:
     from sb3_dqn_paper.atari import make_paper_atari_env
+    from sb3_dqn_paper.checkpoint import PaperCheckpointCallback, load_checkpoint, resume_learning, save_checkpoint
     from sb3_dqn_paper.paper_dqn import PaperDQN
     from sb3_dqn_paper.policies import CnnPolicy, MlpPolicy, MultiInputPolicy, PaperCNN
     from sb3_dqn_paper.rmsprop import CenteredRMSprop

@@ -11,3 +11,15 @@ class InvalidModelFileError(PaperDQNError, ValueError):
 
 class NonFiniteLossError(PaperDQNError, FloatingPointError):
     """The TD loss became NaN or infinite; training stopped before the bad gradient reached the weights."""
+
+
+class CheckpointError(PaperDQNError, ValueError):
+    """A training checkpoint cannot be used: damaged or truncated, not a checkpoint, or made for another env."""
+
+
+class InvalidReplayBufferError(PaperDQNError, ValueError):
+    """A replay buffer file is damaged, or holds a buffer that does not fit the model (spaces, number of envs)."""
+
+
+class SaveError(PaperDQNError, OSError):
+    """Writing a model, replay buffer or checkpoint failed (e.g. the disk is full); the previous file is untouched."""

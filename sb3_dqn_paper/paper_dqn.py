@@ -16,6 +16,8 @@ Algorithm 1 of the paper, and where each line lives here::
 """
 
 import os
+import pathlib
+import pickle
 import zipfile
 from typing import Any, ClassVar, TypeVar
 
@@ -26,13 +28,14 @@ from stable_baselines3.common.base_class import maybe_make_env
 from stable_baselines3.common.buffers import ReplayBuffer
 from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
 from stable_baselines3.common.policies import BasePolicy
-from stable_baselines3.common.preprocessing import is_image_space
+from stable_baselines3.common.preprocessing import get_action_dim, get_obs_shape, is_image_space
 from stable_baselines3.common.save_util import json_to_data
 from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback, Schedule
 from stable_baselines3.common.utils import LinearSchedule, get_parameters_by_name, polyak_update
 from torch.nn import functional as F
 
-from sb3_dqn_paper.errors import InvalidModelFileError, NonFiniteLossError
+from sb3_dqn_paper.atomic_io import atomic_write, with_default_suffix
+from sb3_dqn_paper.errors import InvalidModelFileError, InvalidReplayBufferError, NonFiniteLossError
 from sb3_dqn_paper.policies import CnnPolicy, MlpPolicy, MultiInputPolicy, PaperDQNPolicy
 from sb3_dqn_paper.rmsprop import DEEPMIND_DECAY, DEEPMIND_LR, CenteredRMSprop, deepmind_eps_for_mean_loss
 
@@ -401,8 +404,63 @@ class PaperDQN(OffPolicyAlgorithm):
         check_model_file(path)
         try:
             return super().load(path, env, device, custom_objects, print_system_info, force_reset, **kwargs)
-        except (KeyError, zipfile.BadZipFile, EOFError, RuntimeError) as error:
-            raise InvalidModelFileError(f"{path} could not be loaded as a PaperDQN model: {error!r}") from error
+        except Exception as error:  # a damaged file fails deep inside torch/pickle/zipfile in many ways
+            raise InvalidModelFileError(_load_failure(path, "a PaperDQN model", error)) from error
+
+    def save(
+        self,
+        path: str | pathlib.Path | Any,
+        exclude: list[str] | None = None,
+        include: list[str] | None = None,
+    ) -> None:
+        """
+        SB3's ``save``, written atomically when ``path`` is a file name: a crash or a full disk midway leaves the
+        previous file at ``path`` intact.
+
+        :param path: Path of the file (``.zip`` is added when it has no suffix), or an open binary file
+        :param exclude: Names of parameters that should be excluded in addition to the default ones
+        :param include: Names of parameters that might be excluded but should be included anyway
+        :raises SaveError: if the file cannot be written
+        """
+        if not isinstance(path, (str, os.PathLike)):
+            super().save(path, exclude, include)
+            return
+        with atomic_write(with_default_suffix(path, "zip")) as file:
+            super().save(file, exclude, include)
+
+    def save_replay_buffer(self, path: str | pathlib.Path | Any) -> None:
+        """
+        SB3's ``save_replay_buffer`` (a pickle of the buffer), written atomically when ``path`` is a file name.
+
+        :param path: Path of the file (``.pkl`` is added when it has no suffix), or an open binary file
+        :raises SaveError: if the file cannot be written
+        """
+        if not isinstance(path, (str, os.PathLike)):
+            super().save_replay_buffer(path)
+            return
+        assert self.replay_buffer is not None, "The replay buffer is not defined"
+        with atomic_write(with_default_suffix(path, "pkl")) as file:
+            pickle.dump(self.replay_buffer, file, protocol=pickle.HIGHEST_PROTOCOL)
+
+    def load_replay_buffer(self, path: str | pathlib.Path | Any, truncate_last_traj: bool = True) -> None:
+        """
+        SB3's ``load_replay_buffer``, refusing a file that is damaged or holds a buffer that does not fit this model.
+
+        :param path: Path of the pickled replay buffer, or an open binary file
+        :param truncate_last_traj: As in SB3 (``HerReplayBuffer`` only)
+        :raises InvalidReplayBufferError: naming the problem; the model keeps its current buffer
+        """
+        previous = self.replay_buffer
+        try:
+            super().load_replay_buffer(path, truncate_last_traj)
+        except Exception as error:  # unpickling garbage fails in many ways
+            self.replay_buffer = previous
+            raise InvalidReplayBufferError(_load_failure(path, "a replay buffer", error)) from error
+        try:
+            check_replay_buffer(self, self.replay_buffer, str(path))
+        except InvalidReplayBufferError:
+            self.replay_buffer = previous
+            raise
 
     def _excluded_save_params(self) -> list[str]:
         return [*super()._excluded_save_params(), "q_net", "q_net_target", "loss_fn"]
@@ -411,11 +469,18 @@ class PaperDQN(OffPolicyAlgorithm):
         return ["policy", "policy.optimizer"], []
 
 
-def check_model_file(path: Any) -> None:
+def _load_failure(path: Any, what: str, error: Exception) -> str:
+    """The message of a failed load; a MemoryError may come from a damaged pickle that claims an absurd size."""
+    hint = " (the file is damaged, or this machine lacks the memory to load it)" if isinstance(error, MemoryError) else ""
+    return f"{path} could not be loaded as {what}: {error!r}{hint}"
+
+
+def check_model_file(path: Any) -> dict[str, Any]:
     """
     Check that ``path`` is an SB3 zip written by PaperDQN, without loading its weights.
 
     :param path: File path (str or Path) or an open binary file
+    :return: The saved attributes (SB3's ``data`` entry), e.g. ``observation_space`` and ``action_space``
     :raises InvalidModelFileError: naming what is wrong with the file
     """
     if isinstance(path, (str, os.PathLike)):
@@ -442,3 +507,40 @@ def check_model_file(path: Any) -> None:
     if not (isinstance(policy_class, type) and issubclass(policy_class, PaperDQNPolicy)):
         name = getattr(policy_class, "__qualname__", repr(policy_class))
         raise InvalidModelFileError(f"{path} was not saved by PaperDQN (its policy class is {name}, not a PaperDQN policy)")
+    return data
+
+
+def check_replay_buffer(model: OffPolicyAlgorithm, buffer: Any, source: str) -> None:
+    """
+    Check that a loaded replay buffer fits ``model``: a ``ReplayBuffer`` with the model's observation shape and
+    dtype, action space and number of envs.
+
+    :param model: The model the buffer is for
+    :param buffer: The unpickled object
+    :param source: Where it came from, for the error message
+    :raises InvalidReplayBufferError: naming the first mismatch
+    """
+    if not isinstance(buffer, ReplayBuffer):
+        raise InvalidReplayBufferError(f"{source} holds a {type(buffer).__qualname__}, not a ReplayBuffer")
+    try:
+        expected = {
+            # The space the buffer was built for (a frame-storing buffer may keep a different internal obs_shape)
+            "observation shape": (get_obs_shape(model.observation_space), get_obs_shape(buffer.observation_space)),
+            "observation dtype": (model.observation_space.dtype, buffer.observation_space.dtype),
+            "action space": (model.action_space, buffer.action_space),
+            "action dimension": (get_action_dim(model.action_space), buffer.action_dim),
+            "number of envs": (model.n_envs, buffer.n_envs),
+        }
+        position_ok = 0 <= buffer.pos < buffer.buffer_size
+    except (AttributeError, TypeError) as error:
+        raise InvalidReplayBufferError(f"{source} holds a damaged {type(buffer).__qualname__}: {error}") from error
+    if not position_ok:
+        raise InvalidReplayBufferError(
+            f"{source} holds a damaged buffer: its position {buffer.pos} is outside [0, {buffer.buffer_size})"
+        )
+    for what, (wanted, found) in expected.items():
+        if wanted != found:
+            raise InvalidReplayBufferError(
+                f"{source} does not fit this model: its {what} is {found}, the model's is {wanted} "
+                "(was it saved for another env or another number of envs?)"
+            )
