@@ -11,3 +11,11 @@ class InvalidModelFileError(PaperDQNError, ValueError):
 
 class NonFiniteLossError(PaperDQNError, FloatingPointError):
     """The TD loss became NaN or infinite; training stopped before the bad gradient reached the weights."""
+
+
+class InsufficientMemoryError(PaperDQNError, MemoryError):
+    """A replay buffer needs more memory than the machine (or GPU) has available; raised before it allocates."""
+
+
+class UnsupportedObservationError(PaperDQNError, ValueError):
+    """An observation space that a component cannot handle (e.g. not a frame stack, for the frame-stack buffer)."""
