@@ -449,12 +449,16 @@ def image_env(frame_stack: int, n_envs: int = 1, frame_shape: tuple[int, ...] = 
     return VecFrameStack(venv, n_stack=frame_stack) if frame_stack > 1 else venv
 
 
-def test_paper_dqn_uses_the_frame_stack_buffer_by_default() -> None:
+def test_paper_dqn_uses_the_frame_stack_buffer_by_default(tmp_path) -> None:
     model = PaperDQN("CnnPolicy", image_env(4, n_envs=2), buffer_size=200, learning_starts=40, batch_size=8, device="cpu")
     assert type(model.replay_buffer) is FrameStackReplayBuffer
     assert model.replay_buffer.frame_stack == 4 and model.replay_buffer.channels_first
     model.learn(60)  # 30 steps of 2 envs, then one update per agent step from the buffer
-    assert model.replay_buffer.size() == 30 and model._n_updates > 0
+    assert model.replay_buffer.size() == 30 and model._n_updates == 60 - 40
+    # a saved model comes back with the same buffer class, which allocates nothing until it is filled
+    model.save(tmp_path / "model.zip")
+    loaded = PaperDQN.load(tmp_path / "model.zip", device="cpu")
+    assert type(loaded.replay_buffer) is FrameStackReplayBuffer and not loaded.replay_buffer.allocated
     # the stack size comes from VecFrameStack
     model = PaperDQN("CnnPolicy", image_env(2), buffer_size=100, device="cpu")
     assert type(model.replay_buffer) is FrameStackReplayBuffer and model.replay_buffer.frame_stack == 2
