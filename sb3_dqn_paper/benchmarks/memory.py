@@ -225,7 +225,7 @@ def format_table(results: list[dict[str, Any]]) -> str:
     """The results side by side, one row per buffer."""
     header = (
         f"{'buffer':<40} {'bytes/transition (RSS)':>23} {'(arrays)':>10} "
-        f"{'sample() median':>16} {'mean':>9} {'add()/step':>11} {'valid rows':>11}"
+        f"{'sample() median':>16} {'mean':>9} {'add()/step':>11} {'valid rows':>11} {'episodes':>9}"
     )
     lines = [header, "-" * len(header)]
     for result in results:
@@ -234,7 +234,7 @@ def format_table(results: list[dict[str, Any]]) -> str:
         lines.append(
             f"{BUFFERS[result['buffer']]:<40} {result['rss_bytes'] / n:>23,.0f} {result['array_bytes'] / n:>10,.0f} "
             f"{result['sample_median_us']:>13,.0f} us {result['sample_mean_us']:>6,.0f} us "
-            f"{result['add_us']:>8,.1f} us {valid:>11}"
+            f"{result['add_us']:>8,.1f} us {valid:>11} {result['episodes']:>9,}"
         )
     return "\n".join(lines)
 
