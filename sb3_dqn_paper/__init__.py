@@ -17,12 +17,14 @@ _EXPORTS = {
     "MultiInputPolicy": "sb3_dqn_paper.policies",
     "PaperCNN": "sb3_dqn_paper.policies",
     "CenteredRMSprop": "sb3_dqn_paper.rmsprop",
+    "FrameStackReplayBuffer": "sb3_dqn_paper.replay_buffer",
     "make_paper_atari_env": "sb3_dqn_paper.atari",
 }
 
 __all__ = [
     "CenteredRMSprop",
     "CnnPolicy",
+    "FrameStackReplayBuffer",
     "MlpPolicy",
     "MultiInputPolicy",
     "PaperCNN",
@@ -35,6 +37,7 @@ if TYPE_CHECKING:
     from sb3_dqn_paper.atari import make_paper_atari_env
     from sb3_dqn_paper.paper_dqn import PaperDQN
     from sb3_dqn_paper.policies import CnnPolicy, MlpPolicy, MultiInputPolicy, PaperCNN
+    from sb3_dqn_paper.replay_buffer import FrameStackReplayBuffer
     from sb3_dqn_paper.rmsprop import CenteredRMSprop
 
 
