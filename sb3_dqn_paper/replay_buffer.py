@@ -358,8 +358,8 @@ class FrameStackReplayBuffer(ReplayBuffer):
         self.allocated = True
 
     @property
-    def frames_on_gpu(self) -> bool:
-        """Whether the frames are a torch tensor on an accelerator (``False`` before allocation)."""
+    def frames_are_tensor(self) -> bool:
+        """Whether the frames are a torch tensor (CUDA store) rather than a numpy array (``False`` before allocation)."""
         return self.allocated and isinstance(self.frames, th.Tensor)
 
     @property
@@ -390,7 +390,7 @@ class FrameStackReplayBuffer(ReplayBuffer):
     def _append_segment(self, env: int, frames: np.ndarray) -> int:
         """Append a stack that does not continue the stored frames; leading all-zero frames become padding."""
         nonzero = frames.reshape(self.frame_stack, -1).any(axis=1)
-        first = min(int(np.argmax(nonzero)) if nonzero.any() else self.frame_stack - 1, self.frame_stack - 1)
+        first = int(np.argmax(nonzero)) if nonzero.any() else self.frame_stack - 1
         number = -1
         for history, frame in enumerate(frames[first:]):
             number = self._append_frame(env, frame, history)
@@ -596,7 +596,7 @@ class FrameStackReplayBuffer(ReplayBuffer):
     # ---------------------------------------------------------------------------------------------------------------
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
-        if self.frames_on_gpu:
+        if self.frames_are_tensor:
             # Saved as a numpy array, so that a file written on a GPU machine loads anywhere
             state["frames"] = self.frames.cpu().numpy()  # type: ignore[union-attr]
             state["_frames_were_on"] = str(self.frames.device)  # type: ignore[union-attr]
@@ -605,8 +605,16 @@ class FrameStackReplayBuffer(ReplayBuffer):
     def __setstate__(self, state: dict[str, Any]) -> None:
         device = state.pop("_frames_were_on", None)
         self.__dict__.update(state)
-        if device is not None and th.cuda.is_available():
-            frames_device = th.device(device)
-            free, _ = th.cuda.mem_get_info(frames_device)
-            if self.frames.nbytes <= free:
-                self.frames = th.from_numpy(self.frames).to(frames_device)
+        if device is None:
+            return
+        frames_device = th.device(device)
+        if frames_device.type != "cuda":
+            self.frames = th.from_numpy(self.frames).to(frames_device)
+            return
+        try:
+            fits = th.cuda.is_available() and self.frames.nbytes <= th.cuda.mem_get_info(frames_device)[0]
+        except (RuntimeError, AssertionError):  # that device does not exist here
+            fits = False
+        if fits:
+            self.frames = th.from_numpy(self.frames).to(frames_device)
+        # else the frames stay a numpy array on the CPU; sample() moves the minibatches to ``device``

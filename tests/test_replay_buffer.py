@@ -372,11 +372,12 @@ def test_torch_frame_store_gives_the_same_samples() -> None:
     ours, reference = make_pair(venv, 2 * 10)
     ours.allocate()
     ours.frames = th.from_numpy(ours.frames)
-    assert ours.frames_on_gpu
+    assert ours.frames_are_tensor
     fill(venv, [ours, reference], 25)
     rows, envs = np.nonzero(ours.valid_mask())
     assert_same_rows(ours, reference, rows, envs)
     restored = pickle.loads(pickle.dumps(ours))
+    assert restored.frames_are_tensor
     assert_same_samples(restored, ours, batch_size=16, seed=2)
 
 
@@ -386,7 +387,7 @@ def test_frames_on_cuda_give_the_same_samples() -> None:  # pragma: no cover - n
     ours, reference = make_pair(venv, 2 * 10)
     ours.device = th.device("cuda")
     fill(venv, [ours, reference], 25)
-    assert ours.frames_on_gpu and ours.frames.device.type == "cuda"
+    assert ours.frames_are_tensor and ours.frames.device.type == "cuda"
     samples = ours.get_samples(*np.nonzero(ours.valid_mask()))
     assert samples.observations.device.type == "cuda"
     rows, envs = np.nonzero(ours.valid_mask())
