@@ -17,6 +17,7 @@ _EXPORTS = {
     "MultiInputPolicy": "sb3_dqn_paper.policies",
     "PaperCNN": "sb3_dqn_paper.policies",
     "CenteredRMSprop": "sb3_dqn_paper.rmsprop",
+    "FrameStackReplayBuffer": "sb3_dqn_paper.replay_buffer",
     "make_paper_atari_env": "sb3_dqn_paper.atari",
     "PaperCheckpointCallback": "sb3_dqn_paper.checkpoint",
     "load_checkpoint": "sb3_dqn_paper.checkpoint",
@@ -27,6 +28,7 @@ _EXPORTS = {
 __all__ = [
     "CenteredRMSprop",
     "CnnPolicy",
+    "FrameStackReplayBuffer",
     "MlpPolicy",
     "MultiInputPolicy",
     "PaperCNN",
@@ -44,6 +46,7 @@ if TYPE_CHECKING:
     from sb3_dqn_paper.checkpoint import PaperCheckpointCallback, load_checkpoint, resume_learning, save_checkpoint
     from sb3_dqn_paper.paper_dqn import PaperDQN
     from sb3_dqn_paper.policies import CnnPolicy, MlpPolicy, MultiInputPolicy, PaperCNN
+    from sb3_dqn_paper.replay_buffer import FrameStackReplayBuffer
     from sb3_dqn_paper.rmsprop import CenteredRMSprop
 
 

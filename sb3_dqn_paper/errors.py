@@ -23,3 +23,11 @@ class InvalidReplayBufferError(PaperDQNError, ValueError):
 
 class SaveError(PaperDQNError, OSError):
     """Writing a model, replay buffer or checkpoint failed (e.g. the disk is full); the previous file is untouched."""
+
+
+class InsufficientMemoryError(PaperDQNError, MemoryError):
+    """A replay buffer needs more memory than the machine (or GPU) has available; raised before it allocates."""
+
+
+class UnsupportedObservationError(PaperDQNError, ValueError):
+    """An observation space that a component cannot handle (e.g. not a frame stack, for the frame-stack buffer)."""

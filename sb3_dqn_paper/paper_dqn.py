@@ -37,6 +37,7 @@ from torch.nn import functional as F
 from sb3_dqn_paper.atomic_io import atomic_write, with_default_suffix
 from sb3_dqn_paper.errors import InvalidModelFileError, InvalidReplayBufferError, NonFiniteLossError
 from sb3_dqn_paper.policies import CnnPolicy, MlpPolicy, MultiInputPolicy, PaperDQNPolicy
+from sb3_dqn_paper.replay_buffer import FrameStackReplayBuffer, detect_frame_stack
 from sb3_dqn_paper.rmsprop import DEEPMIND_DECAY, DEEPMIND_LR, CenteredRMSprop, deepmind_eps_for_mean_loss
 
 SelfPaperDQN = TypeVar("SelfPaperDQN", bound="PaperDQN")
@@ -63,7 +64,10 @@ class PaperDQN(OffPolicyAlgorithm):
     :param train_freq: Update the model every ``train_freq`` steps (paper: every step)
     :param gradient_steps: Gradient steps per rollout; ``-1`` means one per collected agent step, so that
         Algorithm 1's one update per step holds for any number of envs
-    :param replay_buffer_class: Replay buffer class to use. ``None`` picks SB3's default
+    :param replay_buffer_class: Replay buffer class to use. ``None`` picks
+        :class:`~sb3_dqn_paper.replay_buffer.FrameStackReplayBuffer` (each frame stored once: ~7.1 GB for the paper's
+        1M transitions) when the observations are stacks of image frames, unless ``optimize_memory_usage``;
+        SB3's default otherwise. ``ReplayBuffer`` selects SB3's buffer
     :param replay_buffer_kwargs: Keyword arguments to pass to the replay buffer on creation
     :param optimize_memory_usage: SB3's memory-saving replay buffer variant
     :param target_update_interval: ``None`` (the paper) for no target network: the TD target uses the online
@@ -253,6 +257,13 @@ class PaperDQN(OffPolicyAlgorithm):
             )
 
     def _setup_model(self) -> None:
+        if self.replay_buffer_class is None and not self.optimize_memory_usage:
+            # Frame stacks: store each frame once. The stack size is replay_buffer_kwargs["frame_stack"] (the buffer
+            # then checks it against the shape), else VecFrameStack's n_stack, else the paper's 4, if the shape fits.
+            frame_stack = self.replay_buffer_kwargs.get("frame_stack") or detect_frame_stack(self.observation_space, self.env)
+            if frame_stack is not None:
+                self.replay_buffer_class = FrameStackReplayBuffer
+                self.replay_buffer_kwargs = {**self.replay_buffer_kwargs, "frame_stack": frame_stack}
         super()._setup_model()
         self.q_net = self.policy.q_net
         self.q_net_target = self.policy.q_net_target
