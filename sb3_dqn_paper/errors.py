@@ -11,3 +11,7 @@ class InvalidModelFileError(PaperDQNError, ValueError):
 
 class NonFiniteLossError(PaperDQNError, FloatingPointError):
     """The TD loss became NaN or infinite; training stopped before the bad gradient reached the weights."""
+
+
+class UnsupportedRLZooError(PaperDQNError, RuntimeError):
+    """The installed rl-zoo3 is a version sb3-dqn-paper's registration was not tested with."""
