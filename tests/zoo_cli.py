@@ -6,6 +6,7 @@ the wheel's ``sb3_dqn_paper_zoo.pth`` is what registers it. :func:`require_insta
 install into a test failure that says so, rather than a skip or an obscure argparse error.
 """
 
+import functools
 import os
 import site
 import subprocess
@@ -31,19 +32,32 @@ def installed_pth_files() -> list[Path]:
 
 def require_installed_hook() -> None:
     """Fail the calling test, with the install command, unless the registration hook is installed and working."""
+    problem = _hook_problem()
+    if problem:
+        pytest.fail(problem)
+
+
+@functools.cache
+def _hook_problem() -> str:
+    """What is wrong with the hook's installation (checked once per session), or an empty string."""
     if not installed_pth_files():
-        pytest.fail(f"sb3-dqn-paper's rl-zoo3 hook ({PTH_NAME}) is not installed in any site directory: {INSTALL_HINT}")
-    probe = subprocess.run(
-        [sys.executable, "-c", "import sys; print(any(type(f).__name__ == 'RLZooRegistrationFinder' for f in sys.meta_path))"],
-        capture_output=True,
-        text=True,
-        env=zoo_env(),
-        check=False,
+        return f"sb3-dqn-paper's rl-zoo3 hook ({PTH_NAME}) is not installed in any site directory: {INSTALL_HINT}"
+    code = (
+        "import sys; hooked = any(type(f).__name__ == 'RLZooRegistrationFinder' for f in sys.meta_path); "
+        "import sb3_dqn_paper; print(hooked, sb3_dqn_paper.__file__)"
     )
-    if probe.stdout.strip() != "True":
-        pytest.fail(
-            f"{PTH_NAME} is installed but did not install the hook at start-up: {probe.stderr[-2000:]} ({INSTALL_HINT})"
+    probe = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=zoo_env(), check=False)
+    hooked, _, package_file = probe.stdout.strip().partition(" ")
+    if hooked != "True":
+        return f"{PTH_NAME} is installed but did not install the hook at start-up: {probe.stderr[-2000:]} ({INSTALL_HINT})"
+    import sb3_dqn_paper
+
+    if Path(package_file).resolve() != Path(sb3_dqn_paper.__file__).resolve():
+        return (
+            f"subprocesses import sb3-dqn-paper from {package_file}, the tests from {sb3_dqn_paper.__file__}: "
+            f"install the code under test ({INSTALL_HINT})"
         )
+    return ""
 
 
 def zoo_env(**extra: str) -> dict[str, str]:
