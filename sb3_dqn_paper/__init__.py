@@ -5,8 +5,11 @@ The public names are imported on first use, so that ``import sb3_dqn_paper`` alo
 registration hook does at interpreter start) does not import torch or Stable-Baselines3.
 """
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from __future__ import annotations
+
+# ``typing`` costs several milliseconds to import, and this module is imported at every interpreter start by the
+# rl-zoo3 registration hook (``sb3_dqn_paper_zoo.pth``); type checkers treat a constant named TYPE_CHECKING as theirs.
+TYPE_CHECKING = False
 
 __version__ = "0.1.0"
 
@@ -42,6 +45,8 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
+    from typing import Any
+
     from sb3_dqn_paper.atari import make_paper_atari_env
     from sb3_dqn_paper.checkpoint import PaperCheckpointCallback, load_checkpoint, resume_learning, save_checkpoint
     from sb3_dqn_paper.paper_dqn import PaperDQN
@@ -52,5 +57,7 @@ if TYPE_CHECKING:
 
 def __getattr__(name: str) -> Any:
     if name in _EXPORTS:
+        import importlib
+
         return getattr(importlib.import_module(_EXPORTS[name]), name)
     raise AttributeError(f"module 'sb3_dqn_paper' has no attribute {name!r}")

@@ -31,3 +31,7 @@ class InsufficientMemoryError(PaperDQNError, MemoryError):
 
 class UnsupportedObservationError(PaperDQNError, ValueError):
     """An observation space that a component cannot handle (e.g. not a frame stack, for the frame-stack buffer)."""
+
+
+class UnsupportedRLZooError(PaperDQNError, RuntimeError):
+    """The installed rl-zoo3 is a version sb3-dqn-paper's registration was not tested with."""

@@ -63,8 +63,9 @@ class CenteredRMSprop(th.optim.Optimizer):
         decay: float = DEEPMIND_DECAY,
         eps: float = DEEPMIND_EPS,
     ) -> None:
-        if not lr > 0.0:
-            raise ValueError(f"CenteredRMSprop: learning rate must be positive, got {lr}")
+        # lr = 0 is allowed, as in torch.optim: rl-zoo3's enjoy/record_video load models with learning_rate 0
+        if not lr >= 0.0:
+            raise ValueError(f"CenteredRMSprop: learning rate must be >= 0, got {lr}")
         if not 0.0 <= decay < 1.0:
             raise ValueError(f"CenteredRMSprop: decay must be in [0, 1), got {decay}")
         if not eps > 0.0:
