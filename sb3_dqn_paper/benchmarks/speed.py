@@ -69,6 +69,7 @@ class Settings:
     :param warmup_updates: Agent steps with updates taken by each system after ``learning_starts``, before timing
     :param epsilon: Constant exploration rate of both systems
     :param split_steps: Agent steps of the instrumented round, per system (0 skips the split)
+    :param update_steps: Calls of ``train(gradient_steps=1)`` alone per system, without env or acting (0 skips it)
     :param env_steps: Random-action steps per env backend in the env-speed measurement (0 skips it)
     :param threads: Torch intra-op threads (``None`` keeps torch's setting)
     :param seed: Seed of both systems and envs
@@ -85,6 +86,7 @@ class Settings:
     warmup_updates: int = 100
     epsilon: float = 0.1
     split_steps: int = 300
+    update_steps: int = 200
     env_steps: int = 2000
     threads: int | None = None
     seed: int = 0
@@ -109,8 +111,8 @@ class Settings:
             raise ValueError(f"--warmup-updates must be at least 1, got {self.warmup_updates}")
         if not 0.0 <= self.epsilon <= 1.0:
             raise ValueError(f"--epsilon must be in [0, 1], got {self.epsilon}")
-        if self.split_steps < 0 or self.env_steps < 0:
-            raise ValueError("--split-steps and --env-steps must be >= 0")
+        if self.split_steps < 0 or self.update_steps < 0 or self.env_steps < 0:
+            raise ValueError("--split-steps, --update-steps and --env-steps must be >= 0")
         if self.threads is not None and self.threads < 1:
             raise ValueError(f"--threads must be at least 1, got {self.threads}")
 
@@ -257,6 +259,35 @@ def timed_learn(model: Any, steps: int) -> tuple[float, float]:
     return time.perf_counter() - start, time.process_time() - start_cpu
 
 
+def update_alone(models: dict[str, Any], calls: int, rounds: int = 4) -> dict[str, dict[str, float]]:
+    """
+    Milliseconds per ``train(gradient_steps=1, batch_size=32)`` call of each model, replay sampling included, no
+    env step and no acting: the floor of each system's agent step. Rounds alternate between the models.
+
+    :param models: Models by name, with filled replay buffers
+    :param calls: Calls per model over all rounds
+    :param rounds: Alternating rounds
+    :return: Wall and process-CPU milliseconds per call, by model name
+    """
+    wall = dict.fromkeys(models, 0.0)
+    cpu = dict.fromkeys(models, 0.0)
+    per_round = max(1, calls // rounds)
+    for round_ in range(rounds):
+        names = list(models) if round_ % 2 == 0 else list(models)[::-1]
+        for name in names:
+            model = models[name]
+            sync = _synchronizer(model.device)
+            sync()
+            start, start_cpu = time.perf_counter(), time.process_time()
+            for _ in range(per_round):
+                model.train(gradient_steps=1, batch_size=model.batch_size)
+            sync()
+            wall[name] += time.perf_counter() - start
+            cpu[name] += time.process_time() - start_cpu
+    total = per_round * rounds
+    return {name: {"wall_ms": 1000 * wall[name] / total, "cpu_ms": 1000 * cpu[name] / total} for name in models}
+
+
 def env_backend_speed(settings: Settings) -> dict[str, float]:
     """
     Env steps per second of each env backend alone, stepped with random actions.
@@ -401,6 +432,10 @@ def run(settings: Settings, log: Callable[[str], None] = print) -> dict[str, Any
             result["split_ms_per_step"][name] = timer.split(wall, settings.split_steps)
             log(f"instrumented round {name}: {settings.split_steps / wall:.1f} steps/s")
 
+    if settings.update_steps > 0:
+        log(f"update step alone: {settings.update_steps} train(gradient_steps=1) calls per system")
+        result["update_alone_ms"] = update_alone(models, settings.update_steps)
+
     for model in models.values():
         model.env.close()
     if settings.env_steps > 0:
@@ -459,6 +494,11 @@ def format_report(result: dict[str, Any]) -> str:
             lines.append(f"  {piece:18s}" + "".join(f"{result['split_ms_per_step'][name][piece]:12.3f}" for name in names))
         totals = {name: sum(split.values()) for name, split in result["split_ms_per_step"].items()}
         lines.append(f"  {'total':18s}" + "".join(f"{totals[name]:12.3f}" for name in names))
+    if "update_alone_ms" in result:
+        lines.append("")
+        lines.append("update step alone (train(gradient_steps=1): replay sample + update), ms per call:")
+        for name, numbers in result["update_alone_ms"].items():
+            lines.append(f"  {name:9s} {numbers['wall_ms']:8.2f} wall  {numbers['cpu_ms']:8.2f} process CPU")
     if "env_steps_per_s" in result:
         lines.append("")
         lines.append("env backends alone, random actions:")
@@ -494,6 +534,7 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[Settings, str | None]
         ("--warmup-updates", int, defaults.warmup_updates, "untimed steps with updates after learning-starts"),
         ("--epsilon", float, defaults.epsilon, "constant exploration rate of both systems"),
         ("--split-steps", int, defaults.split_steps, "steps of the instrumented round per system, 0 to skip"),
+        ("--update-steps", int, defaults.update_steps, "train(1) calls alone per system, 0 to skip"),
         ("--env-steps", int, defaults.env_steps, "random steps per env backend alone, 0 to skip"),
         ("--seed", int, defaults.seed, "seed of both systems and envs"),
         ("--paper-kwargs", str, "{}", "JSON object of extra PaperDQN arguments"),
@@ -520,6 +561,7 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[Settings, str | None]
         warmup_updates=args.warmup_updates,
         epsilon=args.epsilon,
         split_steps=args.split_steps,
+        update_steps=args.update_steps,
         env_steps=args.env_steps,
         threads=args.threads,
         seed=args.seed,
