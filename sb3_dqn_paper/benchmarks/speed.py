@@ -290,30 +290,37 @@ def update_alone(models: dict[str, Any], calls: int, rounds: int = 4) -> dict[st
 
 def env_backend_speed(settings: Settings) -> dict[str, float]:
     """
-    Env steps per second of each env backend alone, stepped with random actions.
+    Agent steps per second of each env backend alone, stepped with random actions, with 1 env and with one env per
+    CPU core.
 
     :param settings: Benchmark settings (``env_id``, ``env_steps``, ``seed``)
-    :return: Steps per second by backend name
+    :return: Agent steps per second (over all envs) by backend and number of envs
     """
+    from sb3_dqn_paper.ale_vector_env import make_ale_vector_env
     from sb3_dqn_paper.atari import make_paper_atari_env
 
-    backends: dict[str, Callable[[], Any]] = {
-        "make_paper_atari_env (DummyVecEnv + AtariWrapper + VecFrameStack), 1 env": lambda: make_paper_atari_env(
-            settings.env_id, n_envs=1, seed=settings.seed
+    backends: dict[str, Callable[[int], Any]] = {
+        "make_paper_atari_env (DummyVecEnv + AtariWrapper + VecFrameStack)": lambda n_envs: make_paper_atari_env(
+            settings.env_id, n_envs=n_envs, seed=settings.seed
+        ),
+        "AleVecEnv (ale-py AtariVectorEnv, C++ threads)": lambda n_envs: make_ale_vector_env(
+            settings.env_id, n_envs=n_envs, seed=settings.seed
         ),
     }
     speeds = {}
     rng = np.random.default_rng(settings.seed)
-    for name, make in backends.items():
-        env = make()
-        env.reset()
-        n_actions = env.action_space.n
-        actions = rng.integers(n_actions, size=(settings.env_steps, env.num_envs))
-        start = time.perf_counter()
-        for action in actions:
-            env.step(action)
-        speeds[name] = settings.env_steps * env.num_envs / (time.perf_counter() - start)
-        env.close()
+    for n_envs in sorted({1, os.cpu_count() or 1}):
+        for name, make in backends.items():
+            env = make(n_envs)
+            env.reset()
+            actions = rng.integers(env.action_space.n, size=(settings.env_steps, n_envs))
+            start = time.perf_counter()
+            for action in actions:
+                env.step(action)
+            speeds[f"{name}, {n_envs} env{'s' if n_envs > 1 else ''}"] = (
+                settings.env_steps * n_envs / (time.perf_counter() - start)
+            )
+            env.close()
     return speeds
 
 
@@ -501,7 +508,7 @@ def format_report(result: dict[str, Any]) -> str:
             lines.append(f"  {name:9s} {numbers['wall_ms']:8.2f} wall  {numbers['cpu_ms']:8.2f} process CPU")
     if "env_steps_per_s" in result:
         lines.append("")
-        lines.append("env backends alone, random actions:")
+        lines.append("env backends alone, random actions, agent steps/s over all envs:")
         for name, speed in result["env_steps_per_s"].items():
             lines.append(f"  {speed:8.1f} steps/s  {name}")
     for name, text in result.get("profile", {}).items():
