@@ -10,9 +10,12 @@ Algorithm 1 of the paper, and where each line lives here::
         otherwise a_t = argmax_a Q(phi(s_t), a)                  eps from PaperDQN._on_step
         execute a_t, observe r_t and x_{t+1}; store in D      -> OffPolicyAlgorithm.collect_rollouts
         sample a random minibatch of transitions from D       -> PaperDQN.train: replay_buffer.sample
-        y_j = r_j                                if terminal  -> PaperDQN.train: td_target
+        y_j = r_j                                if terminal  -> PaperDQN.td_target (called by td_loss)
         y_j = r_j + gamma max_a' Q(phi_{j+1}, a'; theta)      (same weights theta: no target network)
-        gradient descent step on (y_j - Q(phi_j, a_j; theta))^2  -> PaperDQN.train: loss, optimizer.step
+        gradient descent step on (y_j - Q(phi_j, a_j; theta))^2  -> PaperDQN.td_loss; train: backward, optimizer.step
+
+The update runs on a fast path (``sb3_dqn_paper.fast_update``: reused input buffers, channels-last on CPU) that
+computes the same values as the plain ``q_net(obs)`` computation; ``tests/test_fast_update.py`` checks it.
 """
 
 import math
@@ -86,9 +89,9 @@ class PaperDQN(OffPolicyAlgorithm):
     :param td_forward: How the no-grad forward of the TD target is run, without a target network: ``"separate"``
         (a forward over the next observations, then one with gradient over the observations), ``"batched"`` (one
         forward over both, the next-observation half detached; same values, fewer kernel launches, but the
-        backward pass runs over twice the rows) or ``"auto"``: ``"separate"`` on CPU, where it is twice as fast
-        (measured), ``"batched"`` on CUDA (not measured; see ``docs/README-speed.md``). With a target network, or
-        batch-norm/dropout layers, it is always ``"separate"``
+        backward pass runs over twice the rows) or ``"auto"``: ``"separate"`` on CPU, where it is faster (measured,
+        ``docs/README-speed.md``), ``"batched"`` on CUDA (not measured). ``"auto"`` falls back to ``"separate"``
+        with a target network, batch-norm/dropout layers or dict observations, where ``"batched"`` is refused
     :param stats_window_size: Window size for the rollout logging, in episodes
     :param tensorboard_log: The log location for tensorboard (if None, no logging)
     :param policy_kwargs: Additional arguments for the policy. Without ``optimizer_class`` the optimizer is
@@ -304,12 +307,13 @@ class PaperDQN(OffPolicyAlgorithm):
         td_forward = self.td_forward
         if td_forward == "auto":
             td_forward = "batched" if self.device.type == "cuda" else "separate"
-        self._batched_td_forward = (
-            td_forward == "batched"
-            and self.q_net_target is None
-            and self._q_input is not None
-            and not has_mode_dependent_layers(self.q_net)
-        )
+        batchable = self.q_net_target is None and self._q_input is not None and not has_mode_dependent_layers(self.q_net)
+        if self.td_forward == "batched" and not batchable:
+            raise ValueError(
+                "td_forward='batched' needs no target network, a SB3 QNetwork on Box observations and no "
+                "batch-norm or dropout layer (their output would depend on the stacked batch); use 'separate'"
+            )
+        self._batched_td_forward = td_forward == "batched" and batchable
         self._loss_reader = LossReader(self.device)
 
     def epsilon(self, num_timesteps: int) -> float:

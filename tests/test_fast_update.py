@@ -12,7 +12,7 @@ import gymnasium as gym
 import numpy as np
 import pytest
 import torch as th
-from stable_baselines3.common.envs import FakeImageEnv
+from stable_baselines3.common.envs import FakeImageEnv, SimpleMultiObsEnv
 from stable_baselines3.common.preprocessing import preprocess_obs
 from torch.nn import functional as F
 
@@ -209,6 +209,16 @@ def test_bad_td_forward_is_refused():
         make_model("vector", td_forward="fused")
     with pytest.raises(ValueError, match="needs target_update_interval=None"):
         make_model("vector", target_update_interval=100, td_forward="batched")
+
+
+def test_dict_observations_use_the_plain_forward():
+    """Dict observations have no fast input path: 'auto' falls back to SB3's forward, 'batched' is refused."""
+    model = PaperDQN("MultiInputPolicy", SimpleMultiObsEnv(), buffer_size=500, learning_starts=50, seed=0, device="cpu")
+    assert model._q_input is None and not model._batched_td_forward
+    model.learn(60)
+    assert model._n_updates == 10
+    with pytest.raises(ValueError, match="td_forward='batched' needs no target network, a SB3 QNetwork on Box"):
+        PaperDQN("MultiInputPolicy", SimpleMultiObsEnv(), td_forward="batched", device="cpu")
 
 
 def test_layout_choices():
