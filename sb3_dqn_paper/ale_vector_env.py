@@ -36,6 +36,24 @@ from stable_baselines3.common.vec_env.base_vec_env import VecEnv, VecEnvIndices,
 
 from sb3_dqn_paper.atari import PAPER_FRAME_STACK, check_atari_env_id, paper_frame_skip
 
+#: The first ale-py release whose ``AtariVectorEnv`` has the same-step auto-reset this adapter relies on.
+MIN_ALE_PY = (0, 12)
+
+
+def ale_vector_env_available() -> bool:
+    """
+    Whether the installed ale-py has an ``AtariVectorEnv`` this adapter can use (ale-py >= 0.12).
+
+    :return: True if :class:`AleVecEnv` can be built
+    """
+    import ale_py
+
+    try:
+        version = tuple(int(part) for part in ale_py.__version__.split(".")[:2])
+    except ValueError:
+        return False
+    return version >= MIN_ALE_PY
+
 
 class AleVecEnv(VecEnv):
     """
@@ -64,6 +82,12 @@ class AleVecEnv(VecEnv):
         noop_max: int = 30,
         num_threads: int = 0,
     ) -> None:
+        if not ale_vector_env_available():
+            import ale_py
+
+            raise ImportError(
+                f"AleVecEnv needs ale-py >= 0.12 (AtariVectorEnv with same-step reset), found {ale_py.__version__}"
+            )
         from ale_py.vector_env import AtariVectorEnv
         from gymnasium.vector import AutoresetMode
 
@@ -200,4 +224,4 @@ def make_ale_vector_env(env_id: str, n_envs: int = 1, seed: int | None = None, *
     return AleVecEnv(env_id, n_envs=n_envs, seed=seed, **kwargs)
 
 
-__all__ = ["AleVecEnv", "make_ale_vector_env"]
+__all__ = ["AleVecEnv", "ale_vector_env_available", "make_ale_vector_env"]

@@ -296,17 +296,18 @@ def env_backend_speed(settings: Settings) -> dict[str, float]:
     :param settings: Benchmark settings (``env_id``, ``env_steps``, ``seed``)
     :return: Agent steps per second (over all envs) by backend and number of envs
     """
-    from sb3_dqn_paper.ale_vector_env import make_ale_vector_env
+    from sb3_dqn_paper.ale_vector_env import ale_vector_env_available, make_ale_vector_env
     from sb3_dqn_paper.atari import make_paper_atari_env
 
     backends: dict[str, Callable[[int], Any]] = {
         "make_paper_atari_env (DummyVecEnv + AtariWrapper + VecFrameStack)": lambda n_envs: make_paper_atari_env(
             settings.env_id, n_envs=n_envs, seed=settings.seed
         ),
-        "AleVecEnv (ale-py AtariVectorEnv, C++ threads)": lambda n_envs: make_ale_vector_env(
-            settings.env_id, n_envs=n_envs, seed=settings.seed
-        ),
     }
+    if ale_vector_env_available():
+        backends["AleVecEnv (ale-py AtariVectorEnv, C++ threads)"] = lambda n_envs: make_ale_vector_env(
+            settings.env_id, n_envs=n_envs, seed=settings.seed
+        )
     speeds = {}
     rng = np.random.default_rng(settings.seed)
     for n_envs in sorted({1, os.cpu_count() or 1}):
