@@ -103,7 +103,7 @@ class AleVecEnv(VecEnv):
             frame_skip = paper_frame_skip(env_id)
         if frame_skip < 1:
             raise ValueError(f"frame_skip must be at least 1, got {frame_skip}")
-        # The time limit of the id, in emulator frames (v4 ids count them in TimeLimit steps, v5 in the env kwargs)
+        # The id's time limit in emulator frames (ale-py registers 108,000 for the v4 and v5 ids)
         max_frames = spec.kwargs.get("max_num_frames_per_episode") or spec.max_episode_steps or 108_000
 
         self.env_id = env_id
