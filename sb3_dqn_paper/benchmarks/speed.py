@@ -3,7 +3,7 @@ Training speed of PaperDQN against Stable-Baselines3's DQN doing the same work, 
 
 Usage::
 
-    python -m sb3_dqn_paper.benchmarks.speed --device cpu --steps 3000
+    OMP_NUM_THREADS=1 python -m sb3_dqn_paper.benchmarks.speed --device cpu --steps 2000 --threads 1
 
 What is compared. Each system trains on its own copy of the same Atari pipeline
 (:func:`~sb3_dqn_paper.atari.make_paper_atari_env`, one env, same seed) with the paper's network
@@ -24,8 +24,10 @@ load from other processes hits both alike; steps/s is the total steps over the t
 segments. Then one instrumented round splits each system's wall time into env step, acting forward, storing the
 transition, replay sample, update and the rest (the rollout loop, callbacks, schedules, logging) by wrapping
 those methods of the model with :func:`time.perf_counter`; on CUDA each timer synchronises the device first, so
-the split says where the time goes rather than what overlaps. Last, each env backend is stepped alone with
-random actions.
+the split says where the time goes rather than what overlaps. Then ``train(gradient_steps=1)`` runs alone (no env,
+no acting) for each system: the floor of its agent step. Last, each env backend (``make_paper_atari_env`` and
+:class:`~sb3_dqn_paper.ale_vector_env.AleVecEnv`) is stepped alone with random actions. Wall time and the process's
+CPU time are both reported: on a shared CPU the second is less disturbed by other processes.
 """
 
 import argparse
