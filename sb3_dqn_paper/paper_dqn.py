@@ -10,11 +10,15 @@ Algorithm 1 of the paper, and where each line lives here::
         otherwise a_t = argmax_a Q(phi(s_t), a)                  eps from PaperDQN._on_step
         execute a_t, observe r_t and x_{t+1}; store in D      -> OffPolicyAlgorithm.collect_rollouts
         sample a random minibatch of transitions from D       -> PaperDQN.train: replay_buffer.sample
-        y_j = r_j                                if terminal  -> PaperDQN.train: td_target
+        y_j = r_j                                if terminal  -> PaperDQN.td_target (called by td_loss)
         y_j = r_j + gamma max_a' Q(phi_{j+1}, a'; theta)      (same weights theta: no target network)
-        gradient descent step on (y_j - Q(phi_j, a_j; theta))^2  -> PaperDQN.train: loss, optimizer.step
+        gradient descent step on (y_j - Q(phi_j, a_j; theta))^2  -> PaperDQN.td_loss; train: backward, optimizer.step
+
+The update runs on a fast path (``sb3_dqn_paper.fast_update``: reused input buffers, channels-last on CPU) that
+computes the same values as the plain ``q_net(obs)`` computation; ``tests/test_fast_update.py`` checks it.
 """
 
+import math
 import os
 import pathlib
 import pickle
@@ -30,12 +34,19 @@ from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
 from stable_baselines3.common.policies import BasePolicy
 from stable_baselines3.common.preprocessing import get_action_dim, get_obs_shape, is_image_space
 from stable_baselines3.common.save_util import json_to_data
-from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback, Schedule
+from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback, ReplayBufferSamples, Schedule
 from stable_baselines3.common.utils import LinearSchedule, get_parameters_by_name, polyak_update
 from torch.nn import functional as F
 
 from sb3_dqn_paper.atomic_io import atomic_write, with_default_suffix
 from sb3_dqn_paper.errors import InvalidModelFileError, InvalidReplayBufferError, NonFiniteLossError
+from sb3_dqn_paper.fast_update import (
+    LossReader,
+    QNetworkInput,
+    has_mode_dependent_layers,
+    prefers_channels_last,
+    supports_direct_forward,
+)
 from sb3_dqn_paper.policies import CnnPolicy, MlpPolicy, MultiInputPolicy, PaperDQNPolicy
 from sb3_dqn_paper.replay_buffer import FrameStackReplayBuffer, detect_frame_stack
 from sb3_dqn_paper.rmsprop import DEEPMIND_DECAY, DEEPMIND_LR, CenteredRMSprop, deepmind_eps_for_mean_loss
@@ -44,6 +55,8 @@ SelfPaperDQN = TypeVar("SelfPaperDQN", bound="PaperDQN")
 
 #: Loss functions by name: the paper's squared error, and the Huber loss of the Nature paper.
 LOSSES = {"mse": F.mse_loss, "huber": F.smooth_l1_loss}
+#: How the TD target's forward pass is run (see ``td_forward`` in :class:`PaperDQN`).
+TD_FORWARDS = ("auto", "separate", "batched")
 
 
 class PaperDQN(OffPolicyAlgorithm):
@@ -80,6 +93,12 @@ class PaperDQN(OffPolicyAlgorithm):
         on ``total_timesteps`` (paper: the first million frames; counted as agent steps like DeepMind's code)
     :param loss: ``"mse"`` (the paper's squared error) or ``"huber"`` (the Nature paper's error clipping)
     :param max_grad_norm: Clip the gradient norm to this value; ``None`` (the paper) for no clipping
+    :param td_forward: How the no-grad forward of the TD target is run, without a target network: ``"separate"``
+        (a forward over the next observations, then one with gradient over the observations), ``"batched"`` (one
+        forward over both, the next-observation half detached; same values, fewer kernel launches, but the
+        backward pass runs over twice the rows) or ``"auto"``: ``"separate"`` on CPU, where it is faster (measured,
+        ``docs/README-speed.md``), ``"batched"`` on CUDA (not measured). ``"auto"`` falls back to ``"separate"``
+        with a target network, batch-norm/dropout layers or dict observations, where ``"batched"`` is refused
     :param stats_window_size: Window size for the rollout logging, in episodes
     :param tensorboard_log: The log location for tensorboard (if None, no logging)
     :param policy_kwargs: Additional arguments for the policy. Without ``optimizer_class`` the optimizer is
@@ -120,6 +139,7 @@ class PaperDQN(OffPolicyAlgorithm):
         exploration_steps: int = 1_000_000,
         loss: str = "mse",
         max_grad_norm: float | None = None,
+        td_forward: str = "auto",
         stats_window_size: int = 100,
         tensorboard_log: str | None = None,
         policy_kwargs: dict[str, Any] | None = None,
@@ -142,6 +162,7 @@ class PaperDQN(OffPolicyAlgorithm):
             loss,
             max_grad_norm,
         )
+        self._check_td_forward(td_forward, target_update_interval)
         if isinstance(env, str):
             env = maybe_make_env(env, verbose)
         if env is not None:
@@ -187,6 +208,7 @@ class PaperDQN(OffPolicyAlgorithm):
         self.exploration_steps = exploration_steps
         self.loss = loss
         self.max_grad_norm = max_grad_norm
+        self.td_forward = td_forward
         # "epsilon" of the epsilon-greedy exploration
         self.exploration_rate = exploration_initial_eps
         # Agent steps since the last target-network update
@@ -245,6 +267,17 @@ class PaperDQN(OffPolicyAlgorithm):
         if max_grad_norm is not None and not max_grad_norm > 0:
             raise ValueError(f"max_grad_norm must be positive or None, got {max_grad_norm}")
 
+    @staticmethod
+    def _check_td_forward(td_forward: str, target_update_interval: int | None) -> None:
+        """Refuse an unknown ``td_forward``, or ``"batched"`` with a target network."""
+        if td_forward not in TD_FORWARDS:
+            raise ValueError(f"td_forward must be one of {TD_FORWARDS}, got {td_forward!r}")
+        if td_forward == "batched" and target_update_interval is not None:
+            raise ValueError(
+                "td_forward='batched' runs the TD target on the online network, so it needs "
+                "target_update_interval=None (no target network)"
+            )
+
     def _check_env_spaces(self, policy: str | type[PaperDQNPolicy], env: GymEnv) -> None:
         """Refuse action and observation spaces PaperDQN cannot handle, with a message naming the space."""
         if not isinstance(env.action_space, spaces.Discrete):
@@ -274,6 +307,28 @@ class PaperDQN(OffPolicyAlgorithm):
         # Linear from initial to final over `exploration_steps` agent steps, constant after
         self.exploration_schedule = LinearSchedule(self.exploration_initial_eps, self.exploration_final_eps, 1.0)
         self.loss_fn = LOSSES[self.loss]
+        self._setup_fast_update()
+
+    def _setup_fast_update(self) -> None:
+        """Prepare the update step's fast path (``sb3_dqn_paper.fast_update``); it computes the same values."""
+        channels_last = prefers_channels_last(self.q_net, self.device)
+        if channels_last:
+            # Parameters keep their identity (the optimizer holds them); only their memory layout changes
+            self.policy.to(memory_format=th.channels_last)
+        self._q_input = None
+        if supports_direct_forward(self.q_net):
+            self._q_input = QNetworkInput(self.q_net.observation_space, self.q_net.normalize_images, channels_last)
+        td_forward = self.td_forward
+        if td_forward == "auto":
+            td_forward = "batched" if self.device.type == "cuda" else "separate"
+        batchable = self.q_net_target is None and self._q_input is not None and not has_mode_dependent_layers(self.q_net)
+        if self.td_forward == "batched" and not batchable:
+            raise ValueError(
+                "td_forward='batched' needs no target network, a SB3 QNetwork on Box observations and no "
+                "batch-norm or dropout layer (their output would depend on the stacked batch); use 'separate'"
+            )
+        self._batched_td_forward = td_forward == "batched" and batchable
+        self._loss_reader = LossReader(self.device)
 
     def epsilon(self, num_timesteps: int) -> float:
         """
@@ -302,6 +357,19 @@ class PaperDQN(OffPolicyAlgorithm):
         self.exploration_rate = self.epsilon(self.num_timesteps)
         self.logger.record("rollout/exploration_rate", self.exploration_rate)
 
+    def q_values(self, q_net: th.nn.Module, observations: th.Tensor, slot: str = "observations") -> th.Tensor:
+        """
+        ``q_net(observations)``, computed on the fast path when it applies (same values).
+
+        :param q_net: The online or the target Q-network
+        :param observations: A minibatch of observations as the replay buffer returns them
+        :param slot: Name of the reused input buffer (``"observations"`` or ``"next_observations"``)
+        :return: Q-values, shape (batch, n_actions)
+        """
+        if self._q_input is None:
+            return q_net(observations)
+        return self._q_input.q_values(q_net, self._q_input.float_input(observations, slot))  # type: ignore[arg-type]
+
     def td_target(self, rewards: th.Tensor, dones: th.Tensor, next_observations: th.Tensor) -> th.Tensor:
         """
         The TD target ``y = r + gamma * (1 - done) * max_a' Q(s', a')``, without gradient.
@@ -315,37 +383,66 @@ class PaperDQN(OffPolicyAlgorithm):
         """
         q_net = self.q_net if self.q_net_target is None else self.q_net_target
         with th.no_grad():
-            next_q_values = q_net(next_observations).max(dim=1).values.reshape(-1, 1)
-            return rewards + (1.0 - dones) * self.gamma * next_q_values
+            next_q_values = self.q_values(q_net, next_observations, "next_observations")
+            return self._target_from_next_q_values(rewards, dones, next_q_values)
+
+    def _target_from_next_q_values(self, rewards: th.Tensor, dones: th.Tensor, next_q_values: th.Tensor) -> th.Tensor:
+        """``r + gamma * (1 - done) * max_a' next_q_values``, shape (batch, 1)."""
+        return rewards + (1.0 - dones) * self.gamma * next_q_values.max(dim=1).values.reshape(-1, 1)
+
+    def td_loss(self, replay_data: ReplayBufferSamples) -> th.Tensor:
+        """
+        The loss of Algorithm 1's gradient step on a minibatch: ``loss(Q(s, a), y)`` with ``y`` from :meth:`td_target`.
+
+        Without a target network and with ``td_forward="batched"``, one forward over observations and next
+        observations gives both; the next-observation half is detached, so ``y`` carries no gradient as before.
+
+        :param replay_data: A minibatch from the replay buffer
+        :return: The scalar loss, with gradient
+        """
+        actions = replay_data.actions.long()
+        if self._batched_td_forward:
+            batch_size = replay_data.observations.shape[0]
+            both = self._q_input.stacked(replay_data.observations, replay_data.next_observations)  # type: ignore[union-attr,arg-type]
+            q_values = self._q_input.q_values(self.q_net, both)  # type: ignore[union-attr]
+            target_q_values = self._target_from_next_q_values(
+                replay_data.rewards, replay_data.dones, q_values[batch_size:].detach()
+            )
+            current_q_values = q_values[:batch_size].gather(1, actions)
+        else:
+            target_q_values = self.td_target(replay_data.rewards, replay_data.dones, replay_data.next_observations)
+            current_q_values = self.q_values(self.q_net, replay_data.observations).gather(1, actions)
+        return self.loss_fn(current_q_values, target_q_values)
 
     def train(self, gradient_steps: int, batch_size: int = 32) -> None:
         self.policy.set_training_mode(True)
         self._update_learning_rate(self.policy.optimizer)
+        optimizer = self.policy.optimizer
 
-        losses = []
-        for _ in range(gradient_steps):
+        loss_sum = 0.0
+        for step in range(gradient_steps):
             replay_data = self.replay_buffer.sample(batch_size, env=self._vec_normalize_env)  # type: ignore[union-attr]
-            target_q_values = self.td_target(replay_data.rewards, replay_data.dones, replay_data.next_observations)
-            current_q_values = self.q_net(replay_data.observations).gather(1, replay_data.actions.long())
-            loss = self.loss_fn(current_q_values, target_q_values)
-            loss_value = loss.item()
-            if not np.isfinite(loss_value):
+            loss = self.td_loss(replay_data)
+            # On CUDA the loss is read while the backward pass is queued; either way it is checked before the step
+            self._loss_reader.start(loss)
+            optimizer.zero_grad()
+            loss.backward()
+            loss_value = self._loss_reader.finish()
+            if not math.isfinite(loss_value):
                 raise NonFiniteLossError(
-                    f"PaperDQN: the loss became {loss_value} at update {self._n_updates + len(losses) + 1} "
+                    f"PaperDQN: the loss became {loss_value} at update {self._n_updates + step + 1} "
                     f"(agent step {self.num_timesteps}); the weights were not updated. "
                     "Lower the learning rate, enable max_grad_norm or loss='huber', or check the rewards."
                 )
-            losses.append(loss_value)
-
-            self.policy.optimizer.zero_grad()
-            loss.backward()
             if self.max_grad_norm is not None:
                 th.nn.utils.clip_grad_norm_(self.policy.parameters(), self.max_grad_norm)
-            self.policy.optimizer.step()
+            optimizer.step()
+            loss_sum += loss_value
 
         self._n_updates += gradient_steps
         self.logger.record("train/n_updates", self._n_updates, exclude="tensorboard")
-        self.logger.record("train/loss", np.mean(losses))
+        if gradient_steps > 0:
+            self.logger.record("train/loss", loss_sum / gradient_steps)
 
     def predict(
         self,
@@ -474,7 +571,7 @@ class PaperDQN(OffPolicyAlgorithm):
             raise
 
     def _excluded_save_params(self) -> list[str]:
-        return [*super()._excluded_save_params(), "q_net", "q_net_target", "loss_fn"]
+        return [*super()._excluded_save_params(), "q_net", "q_net_target", "loss_fn", "_q_input", "_loss_reader"]
 
     def _get_torch_save_params(self) -> tuple[list[str], list[str]]:
         return ["policy", "policy.optimizer"], []

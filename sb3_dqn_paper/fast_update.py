@@ -1,0 +1,180 @@
+"""
+The pieces that make :meth:`PaperDQN.train <sb3_dqn_paper.paper_dqn.PaperDQN.train>` fast without changing what
+it computes.
+
+- :class:`QNetworkInput` turns replay observations into the network's float input once per minibatch, into a
+  buffer allocated on the first update and reused after, with exactly SB3's arithmetic (``obs.float() / 255.0``
+  for images, ``obs.float()`` otherwise; the results are bit-identical), then runs the Q-network's features
+  extractor and head directly. SB3's ``QNetwork.forward`` cannot be reused for this: it always calls
+  ``preprocess_obs``, which allocates two new tensors per call and would divide a second time. With
+  ``stacked`` the observations and next observations share one buffer, for one forward over both.
+- :func:`prefers_channels_last`: on CPU, convolution networks run in PyTorch's channels-last memory format, where
+  oneDNN's convolution backward pass is much faster for the paper's network (measured in
+  ``docs/README-speed.md``; the values are the same, only the memory layout of weights and input differs).
+- :class:`LossReader` reads the loss on the host for the non-finite check and the log. On CPU that is
+  ``loss.item()``. On CUDA ``.item()`` would block until every queued kernel, the backward pass included, has run;
+  instead the loss is copied asynchronously into pinned memory behind a CUDA event, the backward pass is queued,
+  and only then does the host wait, for the event alone. The check still comes before the optimizer step, so a
+  non-finite loss never reaches the weights. (Written for CUDA but not measured or run on one: no GPU was
+  available when it was written.)
+"""
+
+import torch as th
+from gymnasium import spaces
+from stable_baselines3.common.policies import BaseModel
+from stable_baselines3.common.preprocessing import is_image_space
+from stable_baselines3.dqn.policies import QNetwork
+from torch import nn
+
+#: Layers whose output depends on the batch or on train/eval mode; a forward over observations and next
+#: observations together would change what they compute.
+MODE_DEPENDENT_LAYERS = (nn.modules.batchnorm._NormBase, nn.modules.dropout._DropoutNd)
+
+
+def has_mode_dependent_layers(module: nn.Module) -> bool:
+    """
+    Whether ``module`` holds a normalisation or dropout layer.
+
+    :param module: A network
+    :return: True if any submodule is a batch/instance norm or a dropout layer
+    """
+    return any(isinstance(layer, MODE_DEPENDENT_LAYERS) for layer in module.modules())
+
+
+def prefers_channels_last(module: nn.Module, device: th.device) -> bool:
+    """
+    Whether ``module`` should run in channels-last memory format on ``device``: on CPU, when it has 2D convolutions.
+
+    On CUDA this stays off: it was not measured there.
+
+    :param module: A network
+    :param device: The device it runs on
+    :return: True for a convolution network on CPU
+    """
+    return device.type == "cpu" and any(isinstance(layer, nn.Conv2d) for layer in module.modules())
+
+
+def supports_direct_forward(q_net: nn.Module) -> bool:
+    """
+    Whether :class:`QNetworkInput` can stand in for ``q_net``'s own preprocessing: a SB3 ``QNetwork`` whose
+    ``forward`` and ``extract_features`` are SB3's, on a ``Box`` observation space.
+
+    :param q_net: The Q-network
+    :return: True if the direct forward computes what ``q_net(obs)`` computes
+    """
+    return (
+        isinstance(q_net, QNetwork)
+        and type(q_net).forward is QNetwork.forward
+        and type(q_net).extract_features is BaseModel.extract_features
+        and isinstance(q_net.observation_space, spaces.Box)
+    )
+
+
+class QNetworkInput:
+    """
+    Float input of a Q-network in reused buffers, and the Q-network's forward on it.
+
+    :param observation_space: The Q-network's observation space (a ``Box``)
+    :param normalize_images: Whether images are divided by 255 (the policy's ``normalize_images``)
+    :param channels_last: Whether 4D inputs are laid out channels-last (to match a channels-last network)
+    """
+
+    def __init__(self, observation_space: spaces.Box, normalize_images: bool, channels_last: bool = False) -> None:
+        # The same test as SB3's preprocess_obs for a Box space
+        self.scale = normalize_images and is_image_space(observation_space)
+        self.channels_last = channels_last
+        self._buffers: dict[tuple[str, tuple[int, ...], th.device], th.Tensor] = {}
+
+    def _buffer(self, slot: str, shape: tuple[int, ...], device: th.device) -> th.Tensor:
+        key = (slot, shape, device)
+        buffer = self._buffers.get(key)
+        if buffer is None:
+            memory_format = th.channels_last if self.channels_last and len(shape) == 4 else th.contiguous_format
+            buffer = th.empty(shape, dtype=th.float32, device=device, memory_format=memory_format)
+            self._buffers[key] = buffer
+        return buffer
+
+    def _scale(self, buffer: th.Tensor) -> th.Tensor:
+        if self.scale:
+            buffer.div_(255.0)
+        return buffer
+
+    def float_input(self, observations: th.Tensor, slot: str) -> th.Tensor:
+        """
+        The network input for ``observations``, written into the buffer of ``slot`` (valid until its next use).
+
+        :param observations: A minibatch of observations as stored (e.g. uint8 frames), on the network's device
+        :param slot: Name of the buffer, so that inputs needed at the same time do not share one
+        :return: ``observations.float() / 255.0`` for images, ``observations.float()`` otherwise
+        """
+        buffer = self._buffer(slot, tuple(observations.shape), observations.device)
+        buffer.copy_(observations)
+        return self._scale(buffer)
+
+    def stacked(self, observations: th.Tensor, next_observations: th.Tensor) -> th.Tensor:
+        """
+        The network input for ``cat(observations, next_observations)``, built without a concatenation.
+
+        :param observations: A minibatch of observations
+        :param next_observations: The next observations of the same transitions
+        :return: The float input of both, observations first
+        """
+        batch = observations.shape[0]
+        buffer = self._buffer("stacked", (2 * batch, *observations.shape[1:]), observations.device)
+        buffer[:batch].copy_(observations)
+        buffer[batch:].copy_(next_observations)
+        return self._scale(buffer)
+
+    @staticmethod
+    def q_values(q_net: QNetwork, float_input: th.Tensor) -> th.Tensor:
+        """
+        The Q-values of an input already converted by :meth:`float_input` or :meth:`stacked`.
+
+        :param q_net: A Q-network for which :func:`supports_direct_forward` holds
+        :param float_input: Its float input
+        :return: Q-values, shape (batch, n_actions)
+        """
+        return q_net.q_net(q_net.features_extractor(float_input))
+
+
+class LossReader:
+    """
+    Reads a scalar loss on the host, for the non-finite check and the log, without an early stall on CUDA.
+
+    Call :meth:`start` right after the loss is computed, queue the backward pass, then call :meth:`finish`.
+
+    :param device: The device the loss lives on
+    """
+
+    def __init__(self, device: th.device) -> None:
+        self.device = device
+        self._loss: th.Tensor | None = None
+        if device.type == "cuda":
+            self._host = th.empty((), dtype=th.float32, pin_memory=True)
+            self._event = th.cuda.Event()
+
+    def start(self, loss: th.Tensor) -> None:
+        """
+        Begin reading ``loss``: on CUDA, an asynchronous copy to pinned host memory behind an event.
+
+        :param loss: A scalar tensor
+        """
+        if self.device.type == "cuda":
+            self._host.copy_(loss.detach(), non_blocking=True)
+            self._event.record(th.cuda.current_stream(self.device))
+        else:
+            self._loss = loss
+
+    def finish(self) -> float:
+        """
+        The value of the loss given to :meth:`start`; on CUDA this waits for the copy only.
+
+        :return: The loss as a Python float
+        """
+        if self.device.type == "cuda":
+            self._event.synchronize()
+            return float(self._host.item())
+        assert self._loss is not None, "LossReader.finish() called before start()"
+        value = self._loss.item()
+        self._loss = None
+        return value

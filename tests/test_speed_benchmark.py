@@ -1,0 +1,84 @@
+"""The speed benchmark runs end to end on a tiny budget, reports both systems, and refuses bad settings early."""
+
+import json
+
+import pytest
+import torch as th
+
+from sb3_dqn_paper.benchmarks.speed import (
+    PAPER_DQN,
+    PIECES,
+    SB3_DQN,
+    Settings,
+    SplitTimer,
+    build_paper_dqn,
+    format_report,
+    main,
+    parse_args,
+    run,
+)
+
+th.set_num_threads(1)
+
+TINY = dict(
+    steps=4, segments=2, buffer_size=64, learning_starts=32, warmup_updates=1, split_steps=3, update_steps=2, env_steps=5
+)
+
+
+def test_tiny_run_reports_both_systems():
+    result = run(Settings(**TINY, threads=1), log=lambda line: None)
+    assert set(result["throughput"]) == {SB3_DQN, PAPER_DQN}
+    for numbers in result["throughput"].values():
+        assert numbers["steps"] == 4 and numbers["steps_per_s"] > 0 and numbers["steps_per_cpu_s"] > 0
+    assert result["ratio"] == pytest.approx(
+        result["throughput"][PAPER_DQN]["steps_per_s"] / result["throughput"][SB3_DQN]["steps_per_s"]
+    )
+    for split in result["split_ms_per_step"].values():
+        assert list(split) == list(PIECES)
+        assert split["env step"] > 0 and split["update"] > 0 and split["replay sample"] > 0
+    assert result["system"]["torch_threads"] == 1
+    assert all(speed > 0 for speed in result["env_steps_per_s"].values())
+    report = format_report(result)
+    assert "ratio PaperDQN / SB3 DQN" in report and "torch_threads: 1" in report
+    json.dumps(result)  # the --json output is serialisable
+
+
+def test_split_timer_restores_the_wrapped_methods():
+    model = build_paper_dqn(Settings(**TINY))
+    timer = SplitTimer(model)
+    assert "train" in vars(model) and "step" in vars(model.env)
+    model.learn(40)
+    timer.remove()
+    assert "train" not in vars(model) and "step" not in vars(model.env) and "sample" not in vars(model.replay_buffer)
+    split = timer.split(wall_seconds=1.0, steps=40)
+    assert split["update"] > 0  # 8 updates after learning_starts=32
+    assert sum(split.values()) == pytest.approx(1000.0 / 40)
+    model.env.close()
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--steps", "3", "--segments", "5"], "must be at least --segments"),
+        (["--device", "tpu"], "--device must be cpu or cuda"),
+        (["--learning-starts", "500", "--buffer-size", "100"], "cannot exceed --buffer-size"),
+        (["--paper-kwargs", "[1]"], "must be a JSON object"),
+        (["--epsilon", "2"], "--epsilon must be in"),
+    ],
+)
+def test_bad_arguments_are_refused(argv, message, capsys):
+    with pytest.raises(SystemExit):
+        parse_args(argv)
+    assert message in capsys.readouterr().err
+
+
+def test_unknown_env_is_refused_before_building(capsys):
+    with pytest.raises(SystemExit, match="--env"):
+        main(["--env", "NoSuchGameNoFrameskip-v4"])
+
+
+def test_help_exits_cleanly(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        parse_args(["--help"])
+    assert exit_info.value.code == 0
+    assert "--paper-kwargs" in capsys.readouterr().out
