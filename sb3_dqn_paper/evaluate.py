@@ -7,8 +7,13 @@ Here that means:
 
 - one environment, ``n_steps`` agent steps (one action each, repeated for ``k`` frames by the frame skip);
   only the games that end within those steps count, the unfinished last one is dropped;
-- whole games: the evaluation env does *not* end an episode at a life loss (``terminal_on_life_loss=False``),
-  whatever the training env did;
+- whole games: a game's score is counted when the game is over (SB3's ``Monitor`` sits below the life-loss
+  wrapper, so ``info["episode"]`` comes only at game over). By default the evaluation env keeps the training env's
+  life-loss episodes (``terminal_on_life_loss=True``): after a lost life the frame stack restarts and SB3's
+  ``FireResetEnv`` presses FIRE, as during training, so the agent is scored in the env it learned in, as rl-zoo3's
+  published scores are. ``terminal_on_life_loss=False`` (``--no-life-loss``) plays the game with no life-loss
+  signal at all, as the 2013 paper's agent did; an agent trained with SB3's wrappers never had to press FIRE
+  after a lost life, so there it waits for a random FIRE from the epsilon draws;
 - the evaluation env does not clip rewards (``clip_reward=False``). The unclipped score of a game is
   ``info["episode"]["r"]`` of SB3's ``Monitor``, the same number rl-zoo3's training logs show. The clipped score
   is the sum of ``sign(reward)`` over the game's agent steps, the reward the agent was trained on;
@@ -78,6 +83,7 @@ class EvaluationResult:
     :param seed: Seed of the env and of the epsilon draws
     :param noop_max: Maximum number of no-op actions at the start of each game (Atari only)
     :param frame_skip: Emulator frames per agent step (``None`` for non-Atari envs)
+    :param terminal_on_life_loss: Whether the evaluation env ended an agent episode (not the game) at each life loss
     :param episodes: The completed games, in order
     :param n_random_actions: Steps on which the action was drawn at random
     """
@@ -90,6 +96,7 @@ class EvaluationResult:
     seed: int
     noop_max: int | None
     frame_skip: int | None
+    terminal_on_life_loss: bool = True
     episodes: list[Episode] = field(default_factory=list)
     n_random_actions: int = 0
 
@@ -139,7 +146,7 @@ class EvaluationResult:
                 "seed": self.seed,
                 "noop_max": self.noop_max,
                 "frame_skip": self.frame_skip,
-                "terminal_on_life_loss": False,
+                "terminal_on_life_loss": self.terminal_on_life_loss,
                 "clip_reward": False,
             },
             "n_episodes": self.n_episodes,
@@ -251,9 +258,10 @@ def make_evaluation_env(
     env_kwargs: dict[str, Any] | None = None,
     monitor_dir: str | None = None,
     render: bool = False,
+    terminal_on_life_loss: bool = True,
 ) -> Any:
     """
-    The evaluation environment: the training preprocessing, but whole games and unclipped rewards.
+    The evaluation environment: the training preprocessing, with unclipped rewards.
 
     :param env_id: Gymnasium id; Atari ids get :func:`~sb3_dqn_paper.atari.make_paper_atari_env`, others
         ``make_vec_env``
@@ -262,6 +270,7 @@ def make_evaluation_env(
     :param env_kwargs: Keyword arguments for ``gym.make``
     :param monitor_dir: Folder for the Monitor CSV of the evaluation games, or ``None``
     :param render: Make the emulator render RGB frames (``render_mode="rgb_array"``), for recording
+    :param terminal_on_life_loss: End the agent's episode (not the game) at each life loss, as in training (Atari only)
     :return: A ``VecEnv`` with one environment, channel-first for image observations (as SB3 models see them)
     """
     from stable_baselines3.common.env_util import make_vec_env
@@ -281,7 +290,7 @@ def make_evaluation_env(
             n_envs=1,
             seed=seed,
             clip_reward=False,
-            terminal_on_life_loss=False,
+            terminal_on_life_loss=terminal_on_life_loss,
             noop_max=noop_max,
             monitor_dir=monitor_dir,
             env_kwargs=env_kwargs,
@@ -340,6 +349,7 @@ def evaluate_paper_protocol(
     env_kwargs: dict[str, Any] | None = None,
     monitor_dir: str | None = None,
     device: str = "auto",
+    terminal_on_life_loss: bool = True,
 ) -> EvaluationResult:
     """
     Run the paper's evaluation: epsilon-greedy for ``n_steps`` agent steps, completed whole games only.
@@ -353,6 +363,8 @@ def evaluate_paper_protocol(
     :param env_kwargs: Keyword arguments for ``gym.make``
     :param monitor_dir: Folder for a Monitor CSV of the evaluation games, or ``None``
     :param device: Torch device to load a model file on
+    :param terminal_on_life_loss: Keep the training env's life-loss episodes (FIRE pressed after a lost life); the
+        score is that of the whole game either way (Atari only)
     :return: The completed games and their summaries
     :raises ValueError: for bad settings, an unknown env id or an env the model was not trained on
     :raises InvalidModelFileError: if ``model`` is a path that is not a PaperDQN save
@@ -367,7 +379,14 @@ def evaluate_paper_protocol(
         model_path = os.fspath(model)
         model = load_model(model_path, device=device)
 
-    env = make_evaluation_env(env_id, seed=seed, noop_max=noop_max, env_kwargs=env_kwargs, monitor_dir=monitor_dir)
+    env = make_evaluation_env(
+        env_id,
+        seed=seed,
+        noop_max=noop_max,
+        env_kwargs=env_kwargs,
+        monitor_dir=monitor_dir,
+        terminal_on_life_loss=terminal_on_life_loss,
+    )
     try:
         check_model_matches_env(model, env, env_id)
         result = EvaluationResult(
@@ -379,6 +398,7 @@ def evaluate_paper_protocol(
             seed=seed,
             noop_max=noop_max if atari else None,
             frame_skip=_frame_skip(env_id) if atari else None,
+            terminal_on_life_loss=terminal_on_life_loss and atari,
         )
         actor = EpsilonGreedy(model, int(env.action_space.n), epsilon, seed)
         observation = env.reset()
@@ -387,7 +407,8 @@ def evaluate_paper_protocol(
             observation, rewards, dones, infos = env.step(actor(observation))
             clipped_score += float(np.sign(rewards[0]))
             length += 1
-            if dones[0]:
+            # Monitor reports a game only when it is over (not at a life loss that ends the agent's episode)
+            if dones[0] and "episode" in infos[0]:
                 result.episodes.append(
                     Episode(
                         score=float(infos[0]["episode"]["r"]),
@@ -433,9 +454,10 @@ def format_result(result: dict[str, Any]) -> str:
         f"PaperDQN evaluation of {result['model_path'] or 'a model'} "
         f"(trained for {result['model_num_timesteps']:,} agent steps) on {result['env_id']}",
         f"protocol: epsilon={protocol['epsilon']}, {protocol['n_steps']:,} agent steps, seed {protocol['seed']}, "
-        "whole games (no end at life loss), completed games only"
+        "completed whole games only"
         + (
-            f", frame skip {protocol['frame_skip']}, up to {protocol['noop_max']} no-ops at reset"
+            f", frame skip {protocol['frame_skip']}, up to {protocol['noop_max']} no-ops at reset, "
+            + ("life-loss episodes as in training" if protocol.get("terminal_on_life_loss") else "no life-loss episodes")
             if protocol["frame_skip"]
             else ""
         ),
@@ -542,6 +564,11 @@ def make_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--env-kwargs", nargs="*", metavar="KEY=VALUE", help="keyword arguments for gym.make, e.g. frameskip=1"
     )
+    parser.add_argument(
+        "--no-life-loss",
+        action="store_true",
+        help="no life-loss episodes: the agent plays each game through (and must press FIRE itself after a lost life)",
+    )
     parser.add_argument("--device", default="auto", help="torch device (default auto)")
     parser.add_argument("--json", action="store_true", help="print the result as JSON instead of a table")
     parser.add_argument("--out", help="also write the JSON result to this file (read by sb3_dqn_paper.report)")
@@ -571,6 +598,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             noop_max=args.noop_max,
             env_kwargs=parse_env_kwargs(args.env_kwargs),
             device=args.device,
+            terminal_on_life_loss=not args.no_life_loss,
         )
         data = result.to_dict()
         if args.out is not None:

@@ -3,8 +3,8 @@ Record a PaperDQN agent playing, as an animated GIF of the emulator's own RGB fr
 
 The agent sees 84x84 grayscale stacks; the GIF shows what a person would see: the 210x160 colour frame that
 ale-py renders (``render_mode="rgb_array"``), one per agent step (the last of the ``k`` frames the action is
-repeated for). The game runs in the evaluation env of :mod:`sb3_dqn_paper.evaluate` (whole games, no end at
-life loss) with the same seeded epsilon-greedy policy, so a recording shows the play the evaluation scores.
+repeated for). The game runs in the evaluation env of :mod:`sb3_dqn_paper.evaluate` (same wrappers, whole games) with the same
+seeded epsilon-greedy policy, so a recording shows the play the evaluation scores.
 
 At one frame per agent step, real time is ``60 / k`` frames per second (15 for ``k = 4``). GIF timing is in
 hundredths of a second, so each frame lasts the nearest multiple of 10 ms (70 ms for ``k = 4``, 50 ms for
@@ -117,7 +117,7 @@ def record_frames(
         recording.frames.append(_frame(env))
         for _ in range(n_steps):
             observation, _, dones, infos = env.step(actor(observation))
-            if dones[0]:
+            if dones[0] and "episode" in infos[0]:  # game over (a life loss ends only the agent's episode)
                 recording.scores.append(float(infos[0]["episode"]["r"]))
                 if until_game_end:
                     # The env has already reset: its frame belongs to the next game

@@ -43,17 +43,24 @@ def model(model_path: str) -> PaperDQN:
     return PaperDQN.load(model_path, device="cpu")
 
 
-def test_only_completed_whole_games_count(model: PaperDQN, tmp_path) -> None:
+@pytest.mark.parametrize("life_loss", [True, False])
+def test_only_completed_whole_games_count(model: PaperDQN, tmp_path, life_loss: bool) -> None:
     monitor_dir = str(tmp_path / "monitor")
-    result = evaluate_paper_protocol(model, "SpaceInvadersNoFrameskip-v4", n_steps=SHORT_RUN, monitor_dir=monitor_dir)
+    result = evaluate_paper_protocol(
+        model, "SpaceInvadersNoFrameskip-v4", n_steps=SHORT_RUN, monitor_dir=monitor_dir, terminal_on_life_loss=life_loss
+    )
+    assert result.to_dict()["protocol"]["terminal_on_life_loss"] is life_loss
     # SB3's Monitor writes one row per finished game (all lives): the unfinished last game has none
     monitor = load_results(monitor_dir)
     assert result.n_episodes == len(monitor) >= 2
     np.testing.assert_allclose([episode.score for episode in result.episodes], monitor["r"], atol=1e-6)
     frame_skip, noop_max, fire_reset_steps = 3, 30, 2
+    # with life-loss episodes, each of the 2 lives lost before game over costs a no-op and the FIRE reset steps
+    life_loss_steps = 2 * (1 + fire_reset_steps) if life_loss else 0
     for episode, frames in zip(result.episodes, monitor["l"], strict=True):
         # Monitor counts emulator frames: k per agent step, plus the no-ops and FIRE steps of the reset
-        assert frame_skip * episode.length <= frames <= frame_skip * (episode.length + fire_reset_steps) + noop_max
+        upper = frame_skip * (episode.length + fire_reset_steps + life_loss_steps) + noop_max
+        assert frame_skip * episode.length <= frames <= upper
     assert 0 < SHORT_RUN - result.steps_in_completed_episodes < SHORT_RUN
     assert result.steps_in_completed_episodes == sum(episode.length for episode in result.episodes)
     assert not any(episode.truncated for episode in result.episodes)
@@ -156,7 +163,7 @@ def test_json_output_and_file(model_path: str, tmp_path, capsys: pytest.CaptureF
         "seed": 2,
         "noop_max": 30,
         "frame_skip": 3,
-        "terminal_on_life_loss": False,
+        "terminal_on_life_loss": True,
         "clip_reward": False,
     }
     scores = [episode["score"] for episode in saved["episodes"]]

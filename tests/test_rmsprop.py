@@ -64,7 +64,7 @@ def test_mean_loss_with_rescaled_eps_equals_deepmind_summed_gradient() -> None:
     assert deepmind_eps_for_mean_loss(batch) == pytest.approx(0.01 / 256)
 
 
-@pytest.mark.parametrize("kwargs", [{"lr": 0.0}, {"decay": 1.0}, {"decay": -0.1}, {"eps": 0.0}])
+@pytest.mark.parametrize("kwargs", [{"lr": -1e-3}, {"decay": 1.0}, {"decay": -0.1}, {"eps": 0.0}])
 def test_bad_hyperparameters(kwargs: dict) -> None:
     with pytest.raises(ValueError, match="CenteredRMSprop"):
         CenteredRMSprop([th.nn.Parameter(th.zeros(1))], **kwargs)
