@@ -97,7 +97,7 @@ class PaperDQN(OffPolicyAlgorithm):
         (a forward over the next observations, then one with gradient over the observations), ``"batched"`` (one
         forward over both, the next-observation half detached; same values, fewer kernel launches, but the
         backward pass runs over twice the rows) or ``"auto"``: ``"separate"`` on CPU, where it is faster (measured,
-        ``docs/README-speed.md``), ``"batched"`` on CUDA (not measured). ``"auto"`` falls back to ``"separate"``
+        the README's "Speed" section), ``"batched"`` on CUDA (not measured). ``"auto"`` falls back to ``"separate"``
         with a target network, batch-norm/dropout layers or dict observations, where ``"batched"`` is refused
     :param stats_window_size: Window size for the rollout logging, in episodes
     :param tensorboard_log: The log location for tensorboard (if None, no logging)

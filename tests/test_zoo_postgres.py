@@ -2,7 +2,7 @@
 Distributed tuning on a real PostgreSQL server: two rl-zoo3 workers share one study through Optuna's RDB storage.
 
 The fixture starts a throw-away PostgreSQL cluster on a loopback port (installing Debian's ``postgresql``
-package with apt-get when no server binaries are found), the way docs/README-zoo.md tells users to set one up.
+package with apt-get when no server binaries are found), the way the README tells users to set one up.
 Without PostgreSQL and without a way to install it (not root, no apt-get) the test is skipped with the reason,
 except under CI (``CI`` set), where it fails instead: CI must run it.
 """
