@@ -588,6 +588,8 @@ class PaperCheckpointCallback(BaseCallback):
     discarded: resume from the checkpoint, not from the model in memory). ``interrupted_by`` then names the
     signal. A second signal of the same kind acts as if the callback were not there (Ctrl-C twice aborts at once).
     Handlers can only be installed from the main thread; elsewhere a warning says that signals are not handled.
+    ``on_training_end`` called from outside ``learn()`` (rl-zoo3 does so after ``learn()`` died from an exception)
+    only restores the handlers: the state is then unknown, so no checkpoint is written.
 
     :param save_freq: Agent steps (over all envs) between checkpoints
     :param save_path: Folder of the checkpoints
@@ -668,6 +670,10 @@ class PaperCheckpointCallback(BaseCallback):
     def _on_training_end(self) -> None:
         self._restore_handlers()
         if self._stopping:
+            return
+        # Called from outside learn(): learn() died from an exception and someone cleans up after it (rl-zoo3's
+        # ExperimentManager.learn calls its first callback's on_training_end in a `finally`); the state is unknown
+        if not self._training_active(sys._getframe()):
             return
         # Consistent only if learn() left its loop normally (not from inside a rollout stopped by a callback)
         if self._signal_received is not None:
@@ -750,7 +756,15 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("paths", nargs="+", type=pathlib.Path, help="checkpoint files, or folders of them")
     parser.add_argument("--name-prefix", default="paper_dqn", help="file name prefix of checkpoints in a folder")
+    parser.add_argument(
+        "--latest",
+        action="store_true",
+        help="print only the path of the newest usable checkpoint of each folder (exit status 1 if a folder has none), "
+        "e.g. for rl-zoo3's -i in a job script",
+    )
     args = parser.parse_args(argv)
+    if args.latest:
+        return _print_latest(args.paths, args.name_prefix)
     status = 0
     for given in args.paths:
         paths = list_checkpoints(given, args.name_prefix) if given.is_dir() else [given]
@@ -769,6 +783,25 @@ def main(argv: list[str] | None = None) -> int:
                 status = 1
                 continue
             print(f"OK  {path}: " + json.dumps(meta, indent=2))
+    return status
+
+
+def _print_latest(paths: list[pathlib.Path], name_prefix: str) -> int:
+    """
+    ``--latest``: print the newest usable checkpoint of each folder (a file given is printed if it is a checkpoint).
+
+    :param paths: Folders or files
+    :param name_prefix: File name prefix of the checkpoints in a folder
+    :return: Exit status: 1 if one of them has no usable checkpoint
+    """
+    status = 0
+    for given in paths:
+        latest = latest_checkpoint(given, name_prefix) if given.is_dir() else (given if is_checkpoint(given) else None)
+        if latest is None:
+            print(f"no usable checkpoint {name_prefix}_<steps>_steps.zip in {given}", file=sys.stderr)
+            status = 1
+        else:
+            print(latest)
     return status
 
 

@@ -151,12 +151,12 @@ class SlowDownAfter(BaseCallback):
     sent after the marker lands while ``learn()`` still runs (sleeping changes nothing in the computation).
 
     :param step: Agent steps before the marker
-    :param marker: Marker file
+    :param marker: Marker file (a string too: the rl-zoo3 tests give it in a hyperparameter file)
     """
 
-    def __init__(self, step: int, marker: pathlib.Path) -> None:
+    def __init__(self, step: int, marker: pathlib.Path | str) -> None:
         super().__init__()
-        self.step, self.marker = step, marker
+        self.step, self.marker = step, pathlib.Path(marker)
 
     def _on_step(self) -> bool:
         if self.num_timesteps >= self.step:

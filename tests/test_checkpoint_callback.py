@@ -64,6 +64,34 @@ def test_no_checkpoint_when_another_callback_stops_learn_mid_rollout(tmp_path: p
     assert steps_of(tmp_path) == list(range(40, model.num_timesteps, 40))
 
 
+class FailAtRolloutEnd(BaseCallback):
+    """Raise at the end of the first rollout at or after ``step``: learn() dies between an env step and its update."""
+
+    def __init__(self, step: int) -> None:
+        super().__init__()
+        self.step = step
+
+    def _on_step(self) -> bool:
+        return True
+
+    def _on_rollout_end(self) -> None:
+        if self.num_timesteps >= self.step:
+            raise RuntimeError("failure inside learn()")
+
+
+def test_no_checkpoint_from_on_training_end_called_after_learn_died(tmp_path: pathlib.Path) -> None:
+    before = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
+    model = make_model("cartpole", make_env("cartpole", seed=0))
+    checkpoints = PaperCheckpointCallback(40, tmp_path, keep_last=None)
+    with pytest.raises(RuntimeError, match="failure inside learn"):
+        model.learn(100, callback=[checkpoints, FailAtRolloutEnd(50)])
+    # rl-zoo3's ExperimentManager.learn calls its first callback's on_training_end in a `finally`: the state at
+    # step 50 (transition stored, update not done) must not become a checkpoint, but the handlers go back
+    checkpoints.on_training_end()
+    assert steps_of(tmp_path) == [40]
+    assert (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)) == before
+
+
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
 def test_signal_writes_a_checkpoint_at_the_next_rollout_and_stops(tmp_path: pathlib.Path, signum: signal.Signals) -> None:
     before = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)

@@ -92,3 +92,17 @@ def run_python(
     if check and result.returncode != 0:
         pytest.fail(f"`python {' '.join(args)}` exited {result.returncode}:\n{result.stdout[-3000:]}\n{result.stderr[-5000:]}")
     return result
+
+
+def start_python(args: list[str], cwd: Path, **env: str) -> subprocess.Popen:
+    """
+    Start ``python ARGS`` (this interpreter) in ``cwd`` without waiting, e.g. to send it a signal.
+
+    :param args: Arguments after ``python``
+    :param cwd: Working directory
+    :param env: Extra environment variables
+    :return: The running process, with ``stdout`` and ``stderr`` pipes in text mode
+    """
+    return subprocess.Popen(
+        [sys.executable, *args], cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=zoo_env(**env)
+    )

@@ -4,6 +4,8 @@ rl-zoo3 integration: ``paper_dqn`` as an rl-zoo3 algorithm, its hyperparameter f
 - :mod:`sb3_dqn_paper.zoo.hook`: the import hook run from ``sb3_dqn_paper_zoo.pth`` (standard library only),
 - :mod:`sb3_dqn_paper.zoo.registration`: what is added to rl-zoo3's dicts and ``ExperimentManager``,
 - :mod:`sb3_dqn_paper.zoo.sampler`: the Optuna search space over what the paper left open,
+- :mod:`sb3_dqn_paper.zoo.resume`: exact resume from ``-i CHECKPOINT``, checkpoints for ``--save-freq``, evaluations
+  that leave training's random states alone,
 - :mod:`sb3_dqn_paper.zoo.hyperparams`: where the shipped ``paper_dqn.yml`` is,
 - ``python -m sb3_dqn_paper.zoo train|enjoy|...``: the same rl-zoo3 commands with explicit registration.
 

@@ -16,7 +16,8 @@ loader so that, right after the module's code has run, :mod:`sb3_dqn_paper.zoo.r
 
 - ``rl_zoo3.utils``: ``ALGOS["paper_dqn"] = PaperDQN`` (after checking the rl-zoo3 version),
 - ``rl_zoo3.hyperparams_opt``: the Optuna sampler and converter,
-- ``rl_zoo3.exp_manager``: the package's ``paper_dqn.yml`` as the default ``-conf``, and NaN trials pruned.
+- ``rl_zoo3.exp_manager``: the package's ``paper_dqn.yml`` as the default ``-conf``, NaN trials pruned, exact resume
+  from ``-i CHECKPOINT``, checkpoints for ``--save-freq`` (see :mod:`sb3_dqn_paper.zoo.resume`).
 
 Set the environment variable ``SB3_DQN_PAPER_ZOO_HOOK=0`` to switch the hook off (rl-zoo3 is then left
 untouched); ``python -m sb3_dqn_paper.zoo train ...`` still registers explicitly.

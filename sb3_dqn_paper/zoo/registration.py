@@ -11,7 +11,9 @@ and calls them explicitly (``python -m sb3_dqn_paper.zoo``).
 import functools
 import importlib
 import inspect
+import os
 import re
+from collections.abc import Callable
 from types import ModuleType
 from typing import Any
 
@@ -24,6 +26,8 @@ TESTED_RL_ZOO3 = ((2, 9, 2), (2, 10, 0))
 TESTED_RL_ZOO3_SPECIFIER = ">=2.9.2,<2.10"
 
 _PATCHED_MARK = "__sb3_dqn_paper_default_config__"
+#: Attribute set on an ``ExperimentManager`` whose model was resumed from a checkpoint.
+_RESUMED_MARK = "_sb3_dqn_paper_resumed"
 
 
 def parse_release(version: str) -> tuple[int, int, int]:
@@ -99,7 +103,16 @@ def register_experiment_manager(exp_manager_module: ModuleType) -> None:
     Adapt ``ExperimentManager`` to ``--algo paper_dqn``; every other algorithm passes through untouched.
 
     - ``__init__``: without ``-conf``, read the package's ``paper_dqn.yml`` (rl-zoo3 would look for
-      ``rl_zoo3/hyperparams/paper_dqn.yml`` inside its own package).
+      ``rl_zoo3/hyperparams/paper_dqn.yml`` inside its own package); a ``trained_agent`` that is a folder means
+      its newest checkpoint (:func:`~sb3_dqn_paper.zoo.resume.newest_checkpoint_in`).
+    - ``_load_pretrained_agent``: ``-i`` given a checkpoint resumes its run exactly
+      (:func:`~sb3_dqn_paper.zoo.resume.load_for_resume`: no seed, no hyperparameter overrides, no
+      ``replay_buffer.pkl``); a plain model file is loaded as rl-zoo3 does.
+    - ``learn``: a resumed run continues its counters, ``-n`` being the run's total
+      (:class:`~sb3_dqn_paper.zoo.resume.ContinuingRun`).
+    - ``create_callbacks``: ``--save-freq`` writes checkpoints and handles SIGINT/SIGTERM
+      (:func:`~sb3_dqn_paper.zoo.resume.save_freq_callback`), and evaluations leave the training run's random
+      states alone (:class:`~sb3_dqn_paper.zoo.resume.EvalWithOwnRandomState`).
     - ``objective``: a trial whose loss became NaN or infinite (:class:`~sb3_dqn_paper.errors.NonFiniteLossError`)
       is pruned, as rl-zoo3 already does for the ``ValueError`` that NaNs cause in other algorithms, instead of
       ending the whole tuning run.
@@ -109,16 +122,135 @@ def register_experiment_manager(exp_manager_module: ModuleType) -> None:
     manager_class = exp_manager_module.ExperimentManager
     if getattr(manager_class.__init__, _PATCHED_MARK, False):
         return
-    original_init = manager_class.__init__
-    original_objective = manager_class.objective
+    wrappers = {
+        "__init__": _wrap_init(manager_class.__init__),
+        "_load_pretrained_agent": _wrap_load_pretrained_agent(manager_class._load_pretrained_agent),
+        "learn": _wrap_learn(manager_class.learn),
+        "create_callbacks": _wrap_create_callbacks(manager_class.create_callbacks),
+        "objective": _wrap_objective(manager_class.objective),
+    }
+    setattr(wrappers["__init__"], _PATCHED_MARK, True)
+    for name, wrapper in wrappers.items():
+        setattr(manager_class, name, wrapper)
+
+
+def _wrap_init(original_init: Callable[..., None]) -> Callable[..., None]:
+    """
+    ``ExperimentManager.__init__`` for ``paper_dqn``: the package's hyperparameter file, and ``-i`` given a folder.
+
+    :param original_init: rl-zoo3's ``__init__``
+    :return: The wrapper
+    """
     signature = inspect.signature(original_init)
 
     @functools.wraps(original_init)
     def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
         bound = signature.bind(self, *args, **kwargs)
-        if bound.arguments.get("algo") == ALGO_NAME and not bound.arguments.get("config"):
+        is_paper_dqn = bound.arguments.get("algo") == ALGO_NAME
+        if is_paper_dqn and not bound.arguments.get("config"):
             bound.arguments["config"] = str(default_hyperparams_path())
+        trained_agent = bound.arguments.get("trained_agent") or ""
+        if is_paper_dqn and os.path.isdir(trained_agent):
+            from sb3_dqn_paper.zoo.resume import newest_checkpoint_in
+
+            bound.arguments["trained_agent"] = str(newest_checkpoint_in(trained_agent))
         original_init(*bound.args, **bound.kwargs)
+
+    return __init__
+
+
+def _wrap_load_pretrained_agent(original_load: Callable[..., Any]) -> Callable[..., Any]:
+    """
+    ``ExperimentManager._load_pretrained_agent`` for ``paper_dqn``: a checkpoint is resumed, a model file loaded as before.
+
+    :param original_load: rl-zoo3's method
+    :return: The wrapper
+    """
+
+    @functools.wraps(original_load)
+    def _load_pretrained_agent(self: Any, hyperparams: dict[str, Any], env: Any) -> Any:
+        if self.algo != ALGO_NAME:
+            return original_load(self, hyperparams, env)
+        from sb3_dqn_paper.checkpoint import is_checkpoint
+        from sb3_dqn_paper.zoo import resume
+
+        if not is_checkpoint(self.trained_agent):
+            return original_load(self, hyperparams, env)
+        model = resume.load_for_resume(
+            self.trained_agent,
+            env,
+            self.n_timesteps,
+            device=self.device,
+            tensorboard_log=self.tensorboard_log,
+            verbose=self.verbose,
+        )
+        resume.warn_ignored_hyperparams(self.custom_hyperparams, hyperparams, model)
+        setattr(self, _RESUMED_MARK, True)
+        return model
+
+    return _load_pretrained_agent
+
+
+def _wrap_learn(original_learn: Callable[..., None]) -> Callable[..., None]:
+    """
+    ``ExperimentManager.learn``: a run resumed from a checkpoint continues its counters up to ``n_timesteps``.
+
+    :param original_learn: rl-zoo3's method (kept: it handles Ctrl-C, the progress bar and closing the env)
+    :return: The wrapper
+    """
+
+    @functools.wraps(original_learn)
+    def learn(self: Any, model: Any) -> None:
+        if not getattr(self, _RESUMED_MARK, False):
+            return original_learn(self, model)
+        from sb3_dqn_paper.zoo.resume import ContinuingRun
+
+        return original_learn(self, ContinuingRun(model))
+
+    return learn
+
+
+def _wrap_create_callbacks(original_create_callbacks: Callable[..., None]) -> Callable[..., None]:
+    """
+    ``ExperimentManager.create_callbacks`` for ``paper_dqn``: checkpoints for ``--save-freq``, evaluations isolated.
+
+    :param original_create_callbacks: rl-zoo3's method
+    :return: The wrapper
+    """
+
+    @functools.wraps(original_create_callbacks)
+    def create_callbacks(self: Any) -> None:
+        if self.algo != ALGO_NAME:
+            return original_create_callbacks(self)
+        from stable_baselines3.common.callbacks import CheckpointCallback, EvalCallback
+
+        from sb3_dqn_paper.checkpoint import PaperCheckpointCallback
+        from sb3_dqn_paper.zoo import resume
+
+        save_freq = self.save_freq  # in agent steps; rl-zoo3 divides it by n_envs for SB3's callback
+        # Only one callback may handle the signals (each restores the handlers it found when learn() ends)
+        signals_handled = any(
+            isinstance(callback, PaperCheckpointCallback) and callback.handle_signals for callback in self.callbacks
+        )
+        original_create_callbacks(self)
+        for index, callback in enumerate(self.callbacks):
+            if type(callback) is CheckpointCallback and save_freq > 0:
+                self.callbacks[index] = resume.save_freq_callback(
+                    save_freq, self.save_path, self.save_replay_buffer, handle_signals=not signals_handled
+                )
+            elif isinstance(callback, EvalCallback):
+                self.callbacks[index] = resume.EvalWithOwnRandomState(callback)
+
+    return create_callbacks
+
+
+def _wrap_objective(original_objective: Callable[..., float]) -> Callable[..., float]:
+    """
+    ``ExperimentManager.objective`` for ``paper_dqn``: a trial whose loss became NaN or infinite is pruned.
+
+    :param original_objective: rl-zoo3's method
+    :return: The wrapper
+    """
 
     @functools.wraps(original_objective)
     def objective(self: Any, trial: Any) -> float:
@@ -132,9 +264,7 @@ def register_experiment_manager(exp_manager_module: ModuleType) -> None:
             print(f"Trial {trial.number} pruned: {error}")
             raise optuna.TrialPruned(str(error)) from error
 
-    setattr(__init__, _PATCHED_MARK, True)
-    manager_class.__init__ = __init__
-    manager_class.objective = objective
+    return objective
 
 
 def register() -> None:
