@@ -35,3 +35,7 @@ class UnsupportedObservationError(PaperDQNError, ValueError):
 
 class UnsupportedRLZooError(PaperDQNError, RuntimeError):
     """The installed rl-zoo3 is a version sb3-dqn-paper's registration was not tested with."""
+
+
+class UnsupportedPrecisionError(PaperDQNError, ValueError):
+    """A ``precision`` that is unknown, or that the device cannot run (e.g. bf16 on a GPU without bf16 arithmetic)."""

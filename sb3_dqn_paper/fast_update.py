@@ -19,6 +19,7 @@ it computes.
   available when it was written.)
 """
 
+import numpy as np
 import torch as th
 from gymnasium import spaces
 from stable_baselines3.common.policies import BaseModel
@@ -124,6 +125,31 @@ class QNetworkInput:
         buffer[:batch].copy_(observations)
         buffer[batch:].copy_(next_observations)
         return self._scale(buffer)
+
+    def greedy_actions(self, q_net: QNetwork, observation: np.ndarray) -> np.ndarray | None:
+        """
+        ``argmax_a Q(s, a)`` for a NumPy observation, without SB3's ``policy.predict`` overhead (its dispatch over
+        observation kinds, the transposition check and a new float tensor per call); same actions.
+
+        :param q_net: A Q-network for which :func:`supports_direct_forward` holds and that has no mode-dependent
+            layer (``predict`` runs in eval mode, this does not switch modes)
+        :param observation: One observation of the space's shape, or a batch of them
+        :return: The greedy actions (a scalar array for one observation, shape (n,) for a batch), or ``None`` when the
+            observation does not have the space's shape and dtype (then use ``policy.predict``, which handles more)
+        """
+        shape = q_net.observation_space.shape
+        if not isinstance(observation, np.ndarray) or observation.dtype != q_net.observation_space.dtype:
+            return None
+        if observation.shape == shape:
+            vectorized = False
+        elif observation.shape[1:] == shape:
+            vectorized = True
+        else:
+            return None
+        obs = th.as_tensor(observation, device=q_net.device).reshape(-1, *shape)
+        with th.no_grad():
+            actions = self.q_values(q_net, self.float_input(obs, "acting")).argmax(dim=1).cpu().numpy()
+        return actions if vectorized else actions[0]
 
     @staticmethod
     def q_values(q_net: QNetwork, float_input: th.Tensor) -> th.Tensor:

@@ -48,6 +48,7 @@ from sb3_dqn_paper.fast_update import (
     supports_direct_forward,
 )
 from sb3_dqn_paper.policies import CnnPolicy, MlpPolicy, MultiInputPolicy, PaperDQNPolicy
+from sb3_dqn_paper.precision import PRECISIONS, autocast, check_precision
 from sb3_dqn_paper.replay_buffer import FrameStackReplayBuffer, detect_frame_stack
 from sb3_dqn_paper.rmsprop import DEEPMIND_DECAY, DEEPMIND_LR, CenteredRMSprop, deepmind_eps_for_mean_loss
 
@@ -99,6 +100,10 @@ class PaperDQN(OffPolicyAlgorithm):
         backward pass runs over twice the rows) or ``"auto"``: ``"separate"`` on CPU, where it is faster (measured,
         the README's "Speed" section), ``"batched"`` on CUDA (not measured). ``"auto"`` falls back to ``"separate"``
         with a target network, batch-norm/dropout layers or dict observations, where ``"batched"`` is refused
+    :param precision: ``"fp32"`` (the default) or ``"bf16"``: the update's forward and backward passes in bf16 mixed
+        precision (autocast; fp32 master weights, optimizer state, TD target and loss; see
+        :mod:`sb3_dqn_paper.precision`). Refused on a device that cannot run it; on a CPU without native bf16 it is
+        slower than fp32 (``docs/benchmarks.md``)
     :param stats_window_size: Window size for the rollout logging, in episodes
     :param tensorboard_log: The log location for tensorboard (if None, no logging)
     :param policy_kwargs: Additional arguments for the policy. Without ``optimizer_class`` the optimizer is
@@ -140,6 +145,7 @@ class PaperDQN(OffPolicyAlgorithm):
         loss: str = "mse",
         max_grad_norm: float | None = None,
         td_forward: str = "auto",
+        precision: str = "fp32",
         stats_window_size: int = 100,
         tensorboard_log: str | None = None,
         policy_kwargs: dict[str, Any] | None = None,
@@ -163,6 +169,8 @@ class PaperDQN(OffPolicyAlgorithm):
             max_grad_norm,
         )
         self._check_td_forward(td_forward, target_update_interval)
+        if precision not in PRECISIONS:
+            check_precision(precision, th.device("cpu"))  # raises UnsupportedPrecisionError naming the choices
         if isinstance(env, str):
             env = maybe_make_env(env, verbose)
         if env is not None:
@@ -209,6 +217,7 @@ class PaperDQN(OffPolicyAlgorithm):
         self.loss = loss
         self.max_grad_norm = max_grad_norm
         self.td_forward = td_forward
+        self.precision = precision
         # "epsilon" of the epsilon-greedy exploration
         self.exploration_rate = exploration_initial_eps
         # Agent steps since the last target-network update
@@ -311,6 +320,7 @@ class PaperDQN(OffPolicyAlgorithm):
 
     def _setup_fast_update(self) -> None:
         """Prepare the update step's fast path (``sb3_dqn_paper.fast_update``); it computes the same values."""
+        check_precision(self.precision, self.device)
         channels_last = prefers_channels_last(self.q_net, self.device)
         if channels_last:
             # Parameters keep their identity (the optimizer holds them); only their memory layout changes
@@ -328,6 +338,8 @@ class PaperDQN(OffPolicyAlgorithm):
                 "batch-norm or dropout layer (their output would depend on the stacked batch); use 'separate'"
             )
         self._batched_td_forward = td_forward == "batched" and batchable
+        # Greedy acting without policy.predict's per-call overhead, where eval mode cannot change the output
+        self._greedy_input = self._q_input if self._q_input is not None and not has_mode_dependent_layers(self.q_net) else None
         self._loss_reader = LossReader(self.device)
 
     def epsilon(self, num_timesteps: int) -> float:
@@ -383,7 +395,7 @@ class PaperDQN(OffPolicyAlgorithm):
         """
         q_net = self.q_net if self.q_net_target is None else self.q_net_target
         with th.no_grad():
-            next_q_values = self.q_values(q_net, next_observations, "next_observations")
+            next_q_values = self.q_values(q_net, next_observations, "next_observations").float()
             return self._target_from_next_q_values(rewards, dones, next_q_values)
 
     def _target_from_next_q_values(self, rewards: th.Tensor, dones: th.Tensor, next_q_values: th.Tensor) -> th.Tensor:
@@ -401,17 +413,18 @@ class PaperDQN(OffPolicyAlgorithm):
         :return: The scalar loss, with gradient
         """
         actions = replay_data.actions.long()
-        if self._batched_td_forward:
-            batch_size = replay_data.observations.shape[0]
-            both = self._q_input.stacked(replay_data.observations, replay_data.next_observations)  # type: ignore[union-attr,arg-type]
-            q_values = self._q_input.q_values(self.q_net, both)  # type: ignore[union-attr]
-            target_q_values = self._target_from_next_q_values(
-                replay_data.rewards, replay_data.dones, q_values[batch_size:].detach()
-            )
-            current_q_values = q_values[:batch_size].gather(1, actions)
-        else:
-            target_q_values = self.td_target(replay_data.rewards, replay_data.dones, replay_data.next_observations)
-            current_q_values = self.q_values(self.q_net, replay_data.observations).gather(1, actions)
+        with autocast(self.precision, self.device):
+            if self._batched_td_forward:
+                batch_size = replay_data.observations.shape[0]
+                both = self._q_input.stacked(replay_data.observations, replay_data.next_observations)  # type: ignore[union-attr,arg-type]
+                q_values = self._q_input.q_values(self.q_net, both).float()  # type: ignore[union-attr]
+                target_q_values = self._target_from_next_q_values(
+                    replay_data.rewards, replay_data.dones, q_values[batch_size:].detach()
+                )
+                current_q_values = q_values[:batch_size].gather(1, actions)
+            else:
+                target_q_values = self.td_target(replay_data.rewards, replay_data.dones, replay_data.next_observations)
+                current_q_values = self.q_values(self.q_net, replay_data.observations).float().gather(1, actions)
         return self.loss_fn(current_q_values, target_q_values)
 
     def train(self, gradient_steps: int, batch_size: int = 32) -> None:
@@ -470,7 +483,9 @@ class PaperDQN(OffPolicyAlgorithm):
             else:
                 action = np.array(self.action_space.sample())
         else:
-            action, state = self.policy.predict(observation, state, episode_start, deterministic)
+            action = None if self._greedy_input is None else self._greedy_input.greedy_actions(self.q_net, observation)
+            if action is None:
+                action, state = self.policy.predict(observation, state, episode_start, deterministic)
         return action, state
 
     def learn(
@@ -571,7 +586,8 @@ class PaperDQN(OffPolicyAlgorithm):
             raise
 
     def _excluded_save_params(self) -> list[str]:
-        return [*super()._excluded_save_params(), "q_net", "q_net_target", "loss_fn", "_q_input", "_loss_reader"]
+        fast_path = ["_q_input", "_greedy_input", "_loss_reader"]
+        return [*super()._excluded_save_params(), "q_net", "q_net_target", "loss_fn", *fast_path]
 
     def _get_torch_save_params(self) -> tuple[list[str], list[str]]:
         return ["policy", "policy.optimizer"], []

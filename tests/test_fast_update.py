@@ -241,3 +241,29 @@ def test_save_load_keeps_fast_path(tmp_path):
     loaded = PaperDQN.load(tmp_path / "model.zip", env=image_env(), device="cpu")
     assert loaded._q_input is not None
     th.testing.assert_close(loaded.q_net(observation), expected, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("env_kind", ["image", "vector"])
+def test_greedy_acting_matches_sb3_predict(env_kind):
+    """PaperDQN.predict's greedy path skips SB3's policy.predict but picks the same actions, single and batched."""
+    model = make_model(env_kind)
+    space = model.observation_space
+    space.seed(7)
+    observations = np.stack([space.sample() for _ in range(64)])
+    assert model._greedy_input is not None
+    single = np.array([model.predict(obs, deterministic=True)[0] for obs in observations])
+    reference = np.array([model.policy.predict(obs, deterministic=True)[0] for obs in observations])
+    np.testing.assert_array_equal(single, reference)
+    batched, _ = model.predict(observations, deterministic=True)
+    np.testing.assert_array_equal(batched, model.policy.predict(observations, deterministic=True)[0])
+    assert single[0].shape == () and batched.shape == (64,)
+
+
+def test_greedy_acting_falls_back_for_other_observation_layouts():
+    """A channel-last image (SB3's predict transposes it) is left to policy.predict."""
+    model = make_model("image")
+    obs = model.observation_space.sample()
+    channel_last = np.transpose(obs, (1, 2, 0))
+    assert model._greedy_input.greedy_actions(model.q_net, channel_last) is None
+    action, _ = model.predict(channel_last, deterministic=True)
+    assert action == model.policy.predict(obs, deterministic=True)[0]
