@@ -82,3 +82,23 @@ def test_help_exits_cleanly(capsys):
         parse_args(["--help"])
     assert exit_info.value.code == 0
     assert "--paper-kwargs" in capsys.readouterr().out
+
+
+def test_update_flops_of_the_paper_network():
+    """The FLOP count follows the layer shapes: 0.655 GFLOP per update for 6 actions (the issue's 0.65)."""
+    from stable_baselines3.common.envs import FakeImageEnv
+
+    from sb3_dqn_paper import PaperDQN
+    from sb3_dqn_paper.benchmarks.speed import update_flops
+    from sb3_dqn_paper.policies import PaperCNN
+
+    env = FakeImageEnv(screen_height=84, screen_width=84, n_channels=4, discrete=True, channel_first=True)
+    q_net = PaperDQN("CnnPolicy", env, buffer_size=100, learning_starts=10, device="cpu").q_net
+    assert isinstance(q_net.features_extractor, PaperCNN) and q_net.action_space.n == 6
+    flops = update_flops(q_net, (4, 84, 84), batch_size=32)
+    # multiply-adds per sample: conv1 20*20*16 outputs x 4*8*8, conv2 9*9*32 x 16*4*4, fc 2592*256, out 256*6
+    macs = [20 * 20 * 16 * 256, 9 * 9 * 32 * 256, 2592 * 256, 256 * 6]
+    forward = 2 * sum(macs)
+    assert flops["forward_per_sample"] == forward and flops["first_layer_per_sample"] == 2 * macs[0]
+    assert flops["update"] == 64 * forward + 32 * (2 * forward - 2 * macs[0])
+    assert flops["update"] / 1e9 == pytest.approx(0.6547, abs=1e-4)

@@ -46,6 +46,8 @@ from typing import Any
 import numpy as np
 import torch as th
 
+from sb3_dqn_paper.precision import cpu_isa
+
 #: The pieces of an agent step that the instrumented round times, in the order they are printed.
 PIECES = ("env step", "acting forward", "store transition", "replay sample", "update", "rest")
 
@@ -180,6 +182,44 @@ def build_paper_dqn(settings: Settings) -> Any:
     )
     kwargs.update(settings.paper_kwargs)
     return PaperDQN("CnnPolicy", env, **kwargs)
+
+
+def update_flops(q_net: th.nn.Module, observation_shape: tuple[int, ...], batch_size: int = 32) -> dict[str, float]:
+    """
+    Floating-point operations of one update without a target network (multiply-adds count 2), from the shapes of
+    the network's convolution and linear layers: a no-grad forward over the next observations and a forward over the
+    observations (``2 * batch_size`` samples), then the backward pass over ``batch_size`` samples, which computes
+    every layer's weight gradient and every layer's input gradient except the first layer's (its input is the
+    data). Bias additions, activations, the loss and the optimizer are left out (under 1 % here).
+
+    :param q_net: The Q-network (features extractor and head)
+    :param observation_shape: Shape of one observation as the network takes it
+    :param batch_size: Minibatch size
+    :return: ``forward_per_sample``, ``first_layer_per_sample`` and ``update`` FLOPs
+    """
+    layers: list[float] = []
+
+    def count(module: th.nn.Module, inputs: tuple[th.Tensor, ...], output: th.Tensor) -> None:
+        if isinstance(module, th.nn.Conv2d):
+            kernel = module.in_channels // module.groups * module.kernel_size[0] * module.kernel_size[1]
+            layers.append(2.0 * output[0].numel() * kernel)
+        else:
+            layers.append(2.0 * module.in_features * module.out_features)
+
+    hooks = [m.register_forward_hook(count) for m in q_net.modules() if isinstance(m, (th.nn.Conv2d, th.nn.Linear))]
+    try:
+        with th.no_grad():
+            q_net(th.zeros((1, *observation_shape), device=q_net.device))
+    finally:
+        for hook in hooks:
+            hook.remove()
+    forward = sum(layers)
+    backward = forward + (forward - layers[0])
+    return {
+        "forward_per_sample": forward,
+        "first_layer_per_sample": layers[0],
+        "update": 2 * batch_size * forward + batch_size * backward,
+    }
 
 
 def _synchronizer(device: th.device) -> Callable[[], None]:
@@ -358,6 +398,7 @@ def system_info(settings: Settings) -> dict[str, Any]:
         "torch_interop_threads": th.get_num_interop_threads(),
         "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "(unset)"),
         "device": settings.device,
+        "cpu_isa": cpu_isa(),
     }
     if settings.device.startswith("cuda"):
         info["gpu"] = th.cuda.get_device_name(th.device(settings.device))
@@ -390,6 +431,8 @@ def run(settings: Settings, log: Callable[[str], None] = print) -> dict[str, Any
     models = {name: build(settings) for name, build in builders.items()}
     result["replay_buffer_class"] = {name: type(model.replay_buffer).__name__ for name, model in models.items()}
     result["torch_threads_after_build"] = th.get_num_threads()
+    paper = models[PAPER_DQN]
+    result["update_flops"] = update_flops(paper.q_net, paper.observation_space.shape, paper.batch_size)
 
     warmup = settings.learning_starts + settings.warmup_updates
     for name, model in models.items():
@@ -456,6 +499,11 @@ def run(settings: Settings, log: Callable[[str], None] = print) -> dict[str, Any
     return result
 
 
+def gflops(flops: dict[str, float], milliseconds: float) -> float:
+    """GFLOP/s of one update done in ``milliseconds``."""
+    return flops["update"] / (milliseconds * 1e6) if milliseconds > 0 else float("nan")
+
+
 def format_report(result: dict[str, Any]) -> str:
     """
     The human-readable report of :func:`run`'s result.
@@ -476,6 +524,12 @@ def format_report(result: dict[str, Any]) -> str:
         f"never clips); PaperDQN: no target network, MSE, no clipping; PaperDQN extra kwargs: {settings['paper_kwargs']}"
     )
     lines.append(f"replay buffers: {result['replay_buffer_class']}")
+    flops = result["update_flops"]
+    lines.append(
+        f"work of one update (both systems): {flops['update'] / 1e9:.3f} GFLOP (forward "
+        f"{flops['forward_per_sample'] / 1e6:.2f} MFLOP per sample, of which the first convolution "
+        f"{flops['first_layer_per_sample'] / 1e6:.2f}; forward over 2 x 32 samples, backward over 32)"
+    )
     lines.append(
         f"timing: {settings['segments']} alternating segments of {settings['steps'] // settings['segments']} steps "
         f"per system, after {settings['learning_starts'] + settings['warmup_updates']} warm-up steps each"
@@ -502,13 +556,18 @@ def format_report(result: dict[str, Any]) -> str:
         lines.append(f"  {'piece':18s}" + "".join(f"{name:>12s}" for name in names))
         for piece in PIECES:
             lines.append(f"  {piece:18s}" + "".join(f"{result['split_ms_per_step'][name][piece]:12.3f}" for name in names))
+        update_ms = {name: result["split_ms_per_step"][name]["update"] for name in names}
+        lines.append(f"  {'update GFLOP/s':18s}" + "".join(f"{gflops(flops, update_ms[name]):12.1f}" for name in names))
         totals = {name: sum(split.values()) for name, split in result["split_ms_per_step"].items()}
         lines.append(f"  {'total':18s}" + "".join(f"{totals[name]:12.3f}" for name in names))
     if "update_alone_ms" in result:
         lines.append("")
         lines.append("update step alone (train(gradient_steps=1): replay sample + update), ms per call:")
         for name, numbers in result["update_alone_ms"].items():
-            lines.append(f"  {name:9s} {numbers['wall_ms']:8.2f} wall  {numbers['cpu_ms']:8.2f} process CPU")
+            lines.append(
+                f"  {name:9s} {numbers['wall_ms']:8.2f} wall  {numbers['cpu_ms']:8.2f} process CPU  "
+                f"({gflops(flops, numbers['wall_ms']):.1f} GFLOP/s, sampling included)"
+            )
     if "env_steps_per_s" in result:
         lines.append("")
         lines.append("env backends alone, random actions, agent steps/s over all envs:")
