@@ -46,10 +46,11 @@ def test_tiny_run_reports_both_systems():
 def test_split_timer_restores_the_wrapped_methods():
     model = build_paper_dqn(Settings(**TINY))
     timer = SplitTimer(model)
-    assert "train" in vars(model) and "step" in vars(model.env)
+    assert "train" in vars(model) and "predict" in vars(model) and "step" in vars(model.env)
     model.learn(40)
     timer.remove()
-    assert "train" not in vars(model) and "step" not in vars(model.env) and "sample" not in vars(model.replay_buffer)
+    assert "train" not in vars(model) and "predict" not in vars(model)
+    assert "step" not in vars(model.env) and "sample" not in vars(model.replay_buffer)
     split = timer.split(wall_seconds=1.0, steps=40)
     assert split["update"] > 0  # 8 updates after learning_starts=32
     assert sum(split.values()) == pytest.approx(1000.0 / 40)

@@ -21,8 +21,8 @@ most steps need an acting forward). What still differs is SB3's DQN's own and is
 How it is timed. A warm-up fills ``learning_starts`` and takes a few updates in both systems. Then short
 segments ``learn(k, reset_num_timesteps=False)`` of the two alternate, the order flipping every round, so that
 load from other processes hits both alike; steps/s is the total steps over the total time of a system's
-segments. Then one instrumented round splits each system's wall time into env step, acting forward, storing the
-transition, replay sample, update and the rest (the rollout loop, callbacks, schedules, logging) by wrapping
+segments. Then one instrumented round splits each system's wall time into env step, acting (the model's
+epsilon-greedy ``predict``, whose greedy branch runs the forward), storing the transition, replay sample, update and the rest (the rollout loop, callbacks, schedules, logging) by wrapping
 those methods of the model with :func:`time.perf_counter`; on CUDA each timer synchronises the device first, so
 the split says where the time goes rather than what overlaps. Then ``train(gradient_steps=1)`` runs alone (no env,
 no acting) for each system: the floor of its agent step. Last, each env backend (``make_paper_atari_env`` and
@@ -49,7 +49,7 @@ import torch as th
 from sb3_dqn_paper.precision import cpu_isa
 
 #: The pieces of an agent step that the instrumented round times, in the order they are printed.
-PIECES = ("env step", "acting forward", "store transition", "replay sample", "update", "rest")
+PIECES = ("env step", "acting (predict)", "store transition", "replay sample", "update", "rest")
 
 #: SB3's DQN always has a target network; an interval beyond any benchmark run means it never syncs.
 NEVER = 10**12
@@ -243,7 +243,7 @@ class SplitTimer:
         self.seconds: dict[str, float] = dict.fromkeys([*PIECES, "train"], 0.0)
         self._wrapped: list[tuple[Any, str]] = []
         self._wrap(model.env, "step", "env step")
-        self._wrap(model.policy, "predict", "acting forward")
+        self._wrap(model, "predict", "acting (predict)")
         self._wrap(model, "_store_transition", "store transition")
         self._wrap(model.replay_buffer, "sample", "replay sample")
         self._wrap(model, "train", "train")
