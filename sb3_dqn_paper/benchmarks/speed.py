@@ -22,7 +22,8 @@ How it is timed. A warm-up fills ``learning_starts`` and takes a few updates in 
 segments ``learn(k, reset_num_timesteps=False)`` of the two alternate, the order flipping every round, so that
 load from other processes hits both alike; steps/s is the total steps over the total time of a system's
 segments. Then one instrumented round splits each system's wall time into env step, acting (the model's
-epsilon-greedy ``predict``, whose greedy branch runs the forward), storing the transition, replay sample, update and the rest (the rollout loop, callbacks, schedules, logging) by wrapping
+epsilon-greedy ``predict``, whose greedy branch runs the forward), storing the transition, replay sample,
+update and the rest (the rollout loop, callbacks, schedules, logging) by wrapping
 those methods of the model with :func:`time.perf_counter`; on CUDA each timer synchronises the device first, so
 the split says where the time goes rather than what overlaps. Then ``train(gradient_steps=1)`` runs alone (no env,
 no acting) for each system: the floor of its agent step. Last, each env backend (``make_paper_atari_env`` and
