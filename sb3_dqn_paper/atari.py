@@ -1,7 +1,7 @@
 """
 The paper's Atari pipeline, built from SB3's ``make_atari_env`` (``AtariWrapper``) and ``VecFrameStack``.
 
-What each piece does, against the paper (see the README's faithfulness table):
+What each piece does, against the paper (see the faithfulness table in ``docs/index.md``):
 
 - ``AtariWrapper``: grayscale and resize to 84x84 (the paper: 110x84 then an 84x84 crop), frame skip ``k``
   with a max over the last two frames, reward clipping to {-1, 0, +1}, and two additions the 2013 paper does

@@ -10,7 +10,7 @@ it computes.
   ``stacked`` the observations and next observations share one buffer, for one forward over both.
 - :func:`prefers_channels_last`: on CPU, convolution networks run in PyTorch's channels-last memory format, where
   oneDNN's convolution backward pass is much faster for the paper's network (measured in
-  the README's "Speed" section; the values are the same, only the memory layout of weights and input differs).
+  ``docs/benchmarks.md``, "Speed"; the values are the same, only the memory layout of weights and input differs).
 - :class:`LossReader` reads the loss on the host for the non-finite check and the log. On CPU that is
   ``loss.item()``. On CUDA ``.item()`` would block until every queued kernel, the backward pass included, has run;
   instead the loss is copied asynchronously into pinned memory behind a CUDA event, the backward pass is queued,

@@ -65,7 +65,7 @@ class PaperDQN(OffPolicyAlgorithm):
     Deep Q-Network as in the 2013 paper: no target network, squared-error loss, RMSProp, one update per step.
 
     Paper: https://arxiv.org/abs/1312.5602. Every default is the paper's where it states one; where it does
-    not, the README's faithfulness table names the source of the choice.
+    not, the faithfulness table in ``docs/index.md`` names the source of the choice.
 
     :param policy: The policy model to use (``"CnnPolicy"``, ``"MlpPolicy"``, ``"MultiInputPolicy"``)
     :param env: The environment to learn from (if registered in Gym, can be str)
@@ -98,7 +98,7 @@ class PaperDQN(OffPolicyAlgorithm):
         (a forward over the next observations, then one with gradient over the observations), ``"batched"`` (one
         forward over both, the next-observation half detached; same values, fewer kernel launches, but the
         backward pass runs over twice the rows) or ``"auto"``: ``"separate"`` on CPU, where it is faster (measured,
-        the README's "Speed" section), ``"batched"`` on CUDA (not measured). ``"auto"`` falls back to ``"separate"``
+        ``docs/benchmarks.md``, "Speed"), ``"batched"`` on CUDA (not measured). ``"auto"`` falls back to ``"separate"``
         with a target network, batch-norm/dropout layers or dict observations, where ``"batched"`` is refused
     :param precision: ``"fp32"`` (the default) or ``"bf16"``: the update's forward and backward passes in bf16 mixed
         precision (autocast; fp32 master weights, optimizer state, TD target and loss; see

@@ -3,8 +3,8 @@ Table 1 of Mnih et al. (2013) as data, and the lookup from a Gymnasium env id to
 
 Table 1 reports the average total reward per game (whole games, all lives, unclipped score) of each method
 with an epsilon = 0.05 policy; "DQN Best" is the best single episode. The numbers are copied from the paper
-(``shared/PAPER.md``). :data:`REFERENCE_SCORES` adds, for comparison at a stated budget, the scores other
-systems report on the same seven games.
+(Section 5.3, Table 1; also printed in ``docs/results.md``, "Table 1 of the paper"). :data:`REFERENCE_SCORES`
+adds, for comparison at a stated budget, the scores other systems report on the same seven games.
 
 This module imports neither torch nor Gymnasium, so the report tool can use it cheaply.
 """
@@ -96,7 +96,7 @@ class ReferenceSystem:
     note: str = ""
 
 
-#: Reference points from other systems (``shared/PAPER.md``), lowest budget first.
+#: Reference points from other systems, lowest budget first (sources in ``docs/results.md``, "Same-budget references").
 REFERENCE_SCORES: tuple[ReferenceSystem, ...] = (
     ReferenceSystem(
         "Dopamine DQN (RMSProp)",

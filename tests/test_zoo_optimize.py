@@ -16,7 +16,7 @@ FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 
 def test_sqlite_study_report_and_trial_id(tmp_path: Path) -> None:
     require_installed_hook()
-    # the README's command, with a small budget
+    # the command of docs/zoo.md, with a small budget
     run_python(
         ["-m", "rl_zoo3.train", "--algo", "paper_dqn", "--env", "CartPole-v1", "-optimize", "--n-trials", "3",
          "--n-jobs", "1", "--sampler", "tpe", "--pruner", "median", "--storage", "sqlite:///paper_dqn.db",

@@ -2,7 +2,7 @@
 Distributed tuning on a real PostgreSQL server: two rl-zoo3 workers share one study through Optuna's RDB storage.
 
 The fixture starts a throw-away PostgreSQL cluster on a loopback port (installing Debian's ``postgresql``
-package with apt-get when no server binaries are found), the way the README tells users to set one up.
+package with apt-get when no server binaries are found), the way docs/zoo.md tells users to set one up.
 Without PostgreSQL and without a way to install it (not root, no apt-get) the test is skipped with the reason,
 except under CI (``CI`` set), where it fails instead: CI must run it.
 """
@@ -111,7 +111,7 @@ def postgres_url() -> Iterator[str]:
 
 def test_two_workers_share_one_study(postgres_url: str, tmp_path: Path) -> None:
     require_installed_hook()
-    # as in the README recipe: create the study (and the storage's tables) once, then start the workers
+    # as in the docs/zoo.md recipe: create the study (and the storage's tables) once, then start the workers
     optuna.create_study(storage=postgres_url, study_name="cartpole-two-workers", direction="maximize")
     workers = []
     for seed in (1, 2):

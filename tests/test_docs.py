@@ -1,0 +1,215 @@
+"""
+The documentation holds together: every relative link in README.md, CHANGELOG.md and docs/*.md points at a file (and
+heading) that exists, every ``python -m`` command the docs name runs ``--help``, and the docs' Table 1 is the code's.
+"""
+
+import os
+import pathlib
+import re
+import subprocess
+import sys
+
+import pytest
+
+from sb3_dqn_paper.table1 import TABLE1
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+DOC_FILES = [ROOT / "README.md", ROOT / "CHANGELOG.md", *sorted((ROOT / "docs").glob("*.md"))]
+
+FENCE = re.compile(r"^[ \t]*(```|~~~).*?^[ \t]*\1[^\n]*$", re.MULTILINE | re.DOTALL)
+HTML_COMMENT = re.compile(r"<!--.*?-->", re.DOTALL)
+INLINE_CODE = re.compile(r"`([^`\n]+)`")
+LINK = re.compile(r"!?\[[^\]\n]*\]\(([^)\s]+)(?:\s+\"[^\"]*\")?\)")
+HEADING = re.compile(r"^(#{1,6})[ \t]+(.+?)[ \t]*#*[ \t]*$", re.MULTILINE)
+MODULE_COMMAND = re.compile(r"python -m ((?:sb3_dqn_paper|rl_zoo3)(?:\.[a-z_][a-z0-9_]*)*)(?![\w.])")
+# rl-zoo3 commands whose --algo choices must list the registered algorithm
+ALGO_CHOICE_COMMANDS = {"rl_zoo3.train", "rl_zoo3.enjoy", "rl_zoo3.record_video"}
+
+
+def split_code(text: str) -> tuple[str, list[str]]:
+    """
+    :param text: A Markdown document
+    :return: The text outside fenced code blocks and HTML comments, and the fenced blocks themselves
+    """
+    blocks = [match.group(0) for match in FENCE.finditer(text)]
+    prose = HTML_COMMENT.sub("", FENCE.sub("", text))
+    return prose, blocks
+
+
+def github_slug(heading: str) -> str:
+    """
+    The anchor GitHub gives a Markdown heading: the rendered text in lower case, every character that is not a
+    letter, digit, space, hyphen or underscore removed, spaces turned into hyphens.
+
+    :param heading: The heading's Markdown source, without the leading ``#``
+    :return: The anchor, without ``#`` and without the ``-1``, ``-2`` suffix of repeated headings
+    """
+    text = INLINE_CODE.sub(r"\1", heading)
+    text = re.sub(r"!?\[([^\]]*)\]\([^)]*\)", r"\1", text)  # a link renders as its text
+    text = text.replace("*", "")
+    return re.sub(r"[^\w\- ]", "", text.strip().lower()).replace(" ", "-")
+
+
+def anchors(path: pathlib.Path) -> set[str]:
+    """
+    :param path: A Markdown file
+    :return: The anchors of all its headings, repeated headings numbered as GitHub numbers them
+    """
+    prose, _ = split_code(path.read_text(encoding="utf-8"))
+    seen: dict[str, int] = {}
+    result = set()
+    for match in HEADING.finditer(prose):
+        slug = github_slug(match.group(2))
+        count = seen.get(slug, 0)
+        result.add(slug if count == 0 else f"{slug}-{count}")
+        seen[slug] = count + 1
+    return result
+
+
+def relative_links(path: pathlib.Path) -> list[str]:
+    """
+    :param path: A Markdown file
+    :return: The targets of its links and images that are not URLs (``http:``, ``mailto:``, ...)
+    """
+    prose, _ = split_code(path.read_text(encoding="utf-8"))
+    prose = INLINE_CODE.sub("code", prose)
+    targets = [match.group(1) for match in LINK.finditer(prose)]
+    return [target for target in targets if not re.match(r"^[a-z][a-z0-9+.-]*:", target)]
+
+
+def broken_links(path: pathlib.Path) -> list[str]:
+    """
+    :param path: A Markdown file
+    :return: One line per relative link whose file, or whose ``#anchor`` in a Markdown file, does not exist
+    """
+    problems = []
+    for target in relative_links(path):
+        file_part, _, anchor = target.partition("#")
+        linked = (path.parent / file_part).resolve() if file_part else path
+        if not linked.exists():
+            problems.append(f"{path.name}: {target}: no file {linked}")
+        elif anchor and linked.suffix == ".md" and anchor not in anchors(linked):
+            problems.append(f"{path.name}: {target}: no heading with anchor #{anchor} in {linked.name}")
+    return problems
+
+
+def named_modules() -> list[str]:
+    """
+    :return: The distinct ``sb3_dqn_paper`` and ``rl_zoo3`` modules that a ``python -m`` command in a fenced code
+        block or an inline code span of the docs runs
+    """
+    modules = set()
+    for path in DOC_FILES:
+        prose, blocks = split_code(path.read_text(encoding="utf-8"))
+        for code in [*blocks, *INLINE_CODE.findall(prose)]:
+            modules.update(MODULE_COMMAND.findall(code))
+    return sorted(modules)
+
+
+def test_github_slug() -> None:
+    assert github_slug("Speed: PaperDQN against SB3's DQN on the same work") == (
+        "speed-paperdqn-against-sb3s-dqn-on-the-same-work"
+    )
+    assert github_slug("`sb3_dqn_paper.evaluate`: the paper's protocol") == "sb3_dqn_paperevaluate-the-papers-protocol"
+    assert github_slug("The paper's 1M replay memory in 7.1 GB: `FrameStackReplayBuffer`") == (
+        "the-papers-1m-replay-memory-in-71-gb-framestackreplaybuffer"
+    )
+    assert github_slug("[Docs](index.md) and *emphasis*") == "docs-and-emphasis"
+
+
+def test_the_checker_finds_broken_links(tmp_path: pathlib.Path) -> None:
+    (tmp_path / "other.md").write_text("# Other page\n\n## A section\n\n## A section\n", encoding="utf-8")
+    page = tmp_path / "page.md"
+    page.write_text(
+        "# Page\n\n"
+        "[ok](other.md) [ok](other.md#a-section) [ok](other.md#a-section-1) [ok](#page) [url](https://example.com/x)\n"
+        "[missing file](nothing.md) [missing anchor](other.md#no-such-section) [missing here](#nowhere)\n"
+        "`[in code](not-a-link.md)`\n\n```\n[in a block](not-a-link-either.md)\n```\n",
+        encoding="utf-8",
+    )
+    problems = broken_links(page)
+    assert len(problems) == 3, problems
+    assert [p.split(": ")[1] for p in problems] == ["nothing.md", "other.md#no-such-section", "#nowhere"]
+
+
+def test_docs_pages_exist_and_are_linked_from_the_index() -> None:
+    expected = {"index", "algorithm", "zoo", "tools", "replay-buffer", "checkpoints", "benchmarks", "errors", "results"}
+    assert expected <= {path.stem for path in DOC_FILES}
+    index_links = {target.partition("#")[0] for target in relative_links(ROOT / "docs" / "index.md")}
+    assert {f"{name}.md" for name in expected - {"index"}} <= index_links
+
+
+@pytest.mark.parametrize("path", DOC_FILES, ids=lambda path: str(path.relative_to(ROOT)))
+def test_relative_links_resolve(path: pathlib.Path) -> None:
+    assert broken_links(path) == []
+
+
+def test_readme_is_a_landing_page() -> None:
+    assert len((ROOT / "README.md").read_text(encoding="utf-8").splitlines()) <= 200
+
+
+def test_no_reference_outside_the_repository() -> None:
+    # built from parts so that this file does not match itself
+    forbidden = ("../" + "shared", "PAPER" + ".md")
+    tracked = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=False).stdout.split()
+    files = [ROOT / name for name in tracked] or [*DOC_FILES, *ROOT.glob("sb3_dqn_paper/**/*.py")]
+    hits = []
+    for path in files:
+        if path.is_file() and path.suffix in {".md", ".py", ".yml", ".toml", ".txt", ""}:
+            text = path.read_text(encoding="utf-8", errors="replace")
+            hits += [f"{path.relative_to(ROOT)}: {word}" for word in forbidden if word in text]
+    assert hits == []
+
+
+def test_table1_in_the_docs_is_the_code_table() -> None:
+    text = (ROOT / "docs" / "results.md").read_text(encoding="utf-8")
+    section = text.split("## Table 1 of the paper", 1)[1].split("\n## ", 1)[0]
+    rows = [line for line in section.splitlines() if line.startswith("| ")]
+    header = [cell.strip() for cell in rows[0].strip("|").split("|")]
+    titles = header[1:]
+    assert titles == [game.title for game in TABLE1.values()]
+    labels = {
+        "Random": "random",
+        "Sarsa": "sarsa",
+        "Contingency": "contingency",
+        "DQN (average)": "dqn",
+        "Human": "human",
+        "HNeat Best": "hneat_best",
+        "HNeat Pixel": "hneat_pixel",
+        "DQN Best (single episode)": "dqn_best",
+    }
+    seen = set()
+    for row in rows[2:]:
+        cells = [cell.strip() for cell in row.strip("|").split("|")]
+        method = labels[cells[0]]
+        seen.add(method)
+        for game, value in zip(TABLE1.values(), cells[1:], strict=True):
+            assert float(value) == getattr(game, method), (cells[0], game.title)
+    assert seen == set(labels.values())
+
+
+def test_docs_name_the_commands() -> None:
+    modules = named_modules()
+    # the tools, the benchmarks and rl-zoo3's training command are all documented with their command lines
+    assert {
+        "sb3_dqn_paper.evaluate",
+        "sb3_dqn_paper.report",
+        "sb3_dqn_paper.record",
+        "sb3_dqn_paper.checkpoint",
+        "sb3_dqn_paper.benchmarks.speed",
+        "sb3_dqn_paper.benchmarks.memory",
+        "rl_zoo3.train",
+    } <= set(modules)
+
+
+@pytest.mark.parametrize("module", named_modules())
+def test_named_command_runs_help(module: str) -> None:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    result = subprocess.run(
+        [sys.executable, "-m", module, "--help"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
+    )
+    assert result.returncode == 0, f"python -m {module} --help exited {result.returncode}:\n{result.stderr[-2000:]}"
+    assert "usage:" in result.stdout.lower()
+    if module in ALGO_CHOICE_COMMANDS:
+        assert "paper_dqn" in result.stdout, f"python -m {module} --help does not offer --algo paper_dqn"
