@@ -103,3 +103,26 @@ def test_update_flops_of_the_paper_network():
     assert flops["forward_per_sample"] == forward and flops["first_layer_per_sample"] == 2 * macs[0]
     assert flops["update"] == 64 * forward + 32 * (2 * forward - 2 * macs[0])
     assert flops["update"] / 1e9 == pytest.approx(0.6547, abs=1e-4)
+
+
+def test_space_to_depth_conv_is_the_same_function():
+    """The space-to-depth rewrite of the 8x8 stride-4 convolution gives the same outputs (float rounding apart)."""
+    from sb3_dqn_paper.benchmarks.update_variants import SpaceToDepthConv
+
+    th.manual_seed(0)
+    conv = th.nn.Conv2d(4, 16, kernel_size=8, stride=4)
+    rewritten = SpaceToDepthConv(conv)
+    x = th.rand(5, 4, 84, 84)
+    expected = conv(x)
+    assert rewritten.conv.weight.shape == (16, 64, 2, 2) and expected.shape == (5, 16, 20, 20)
+    th.testing.assert_close(rewritten(x), expected, rtol=1e-5, atol=1e-5)
+
+
+def test_update_variants_tiny_run(capsys):
+    from sb3_dqn_paper.benchmarks.update_variants import main
+
+    main(["--calls", "2", "--rounds", "1", "--fill", "40"])
+    out = capsys.readouterr().out
+    for variant in ("fp32", "fp32, 2 threads", "bf16", "fp32, space-to-depth conv1", "bf16, space-to-depth conv1"):
+        assert f"\n{variant} " in out
+    assert "largest Q-value change from the rewrite" in out
