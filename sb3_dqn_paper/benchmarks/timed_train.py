@@ -110,7 +110,9 @@ class TrainSettings:
             if not ale_vector_env_available():
                 import ale_py
 
-                raise ValueError(f"--backend ale needs ale-py >= 0.12 (AtariVectorEnv); ale-py {ale_py.__version__} is installed")
+                raise ValueError(
+                    f"--backend ale needs ale-py >= 0.12 (AtariVectorEnv); ale-py {ale_py.__version__} is installed"
+                )
         from sb3_dqn_paper.atari import check_atari_env_id
 
         check_atari_env_id(self.env_id)
@@ -159,9 +161,8 @@ class TimedRun(BaseCallback):
             self.learning_started_at = (now, self.num_timesteps)
         if now >= self._next_progress:
             self._next_progress += self.progress_every
-            self.progress.append(
-                {"seconds": round(now, 3), "steps": self.num_timesteps, "updates": int(self.model._n_updates), "games": len(self.scores)}
-            )
+            record = {"seconds": round(now, 3), "steps": self.num_timesteps, "updates": int(self.model._n_updates)}
+            self.progress.append({**record, "games": len(self.scores)})
         return now < self.seconds
 
     def _on_training_end(self) -> None:
