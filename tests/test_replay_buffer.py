@@ -381,6 +381,7 @@ def test_torch_frame_store_gives_the_same_samples() -> None:
     assert_same_samples(restored, ours, batch_size=16, seed=2)
 
 
+@pytest.mark.cuda
 @pytest.mark.skipif(not th.cuda.is_available(), reason="needs a CUDA device")
 def test_frames_on_cuda_give_the_same_samples() -> None:  # pragma: no cover - no GPU in CI
     venv = stacked([lambda: RandomFramesEnv((*SMALL_FRAME, 1), 6, 0.5)] * 2, 4, True)
