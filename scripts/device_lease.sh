@@ -25,7 +25,11 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 START=$(date +%s)
 DRY=${DRY:-0}
-if [ "$DRY" = 1 ]; then DEVICE=${DEVICE:-cpu}; BUDGET_S=${BUDGET_S:-360}; else DEVICE=${DEVICE:-cuda}; BUDGET_S=${BUDGET_S:-510}; fi
+if [ "$DRY" = 1 ]; then
+    DEVICE=${DEVICE:-cpu} BUDGET_S=${BUDGET_S:-360}
+else
+    DEVICE=${DEVICE:-cuda} BUDGET_S=${BUDGET_S:-510}
+fi
 PYTHON=${PYTHON:-python3}
 OUT=${OUT:-/tmp/device-lease-out}
 ENV_ID=${ENV_ID:-BreakoutNoFrameskip-v4}
