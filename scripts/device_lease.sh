@@ -62,6 +62,12 @@ left() { echo $((BUDGET_S - ($(date +%s) - START))); }
 stage() {
     local name=$1 seconds=$2 begin rc
     shift 2
+    # never past the budget
+    if [ "$(left)" -lt 10 ]; then
+        skip "$name" "$(left)s of the budget left"
+        return 0
+    fi
+    [ "$seconds" -gt "$(left)" ] && seconds=$(left)
     begin=$(date +%s)
     echo
     echo "=== stage $name (limit ${seconds}s, $(left)s of the budget left): $*"
