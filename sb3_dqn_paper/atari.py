@@ -19,6 +19,8 @@ import gymnasium as gym
 from stable_baselines3.common.env_util import make_atari_env
 from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecEnv, VecFrameStack
 
+from sb3_dqn_paper.errors import InvalidArgumentError, UnknownEnvironmentError
+
 #: Frames stacked into one observation (the paper's "last 4 frames").
 PAPER_FRAME_STACK = 4
 #: The paper's frame skip for every game but Space Invaders.
@@ -58,15 +60,15 @@ def check_atari_env_id(env_id: str, env_kwargs: dict[str, Any] | None = None) ->
     try:
         spec = gym.spec(env_id)
     except gym.error.Error as error:
-        raise ValueError(f"Unknown environment id {env_id!r}: {error}") from error
+        raise UnknownEnvironmentError(f"Unknown environment id {env_id!r}: {error}") from error
     kwargs = {**spec.kwargs, **(env_kwargs or {})}
     if kwargs.get("frameskip", 1) != 1:
-        raise ValueError(
+        raise InvalidArgumentError(
             f"{env_id} skips {kwargs['frameskip']} frames by itself, and AtariWrapper would skip again. "
             "Use the NoFrameskip-v4 id (e.g. 'PongNoFrameskip-v4') or pass env_kwargs=dict(frameskip=1)."
         )
     if kwargs.get("repeat_action_probability", 0.0) != 0.0:
-        raise ValueError(
+        raise InvalidArgumentError(
             f"{env_id} uses sticky actions (repeat_action_probability={kwargs['repeat_action_probability']}), "
             "which the 2013 paper did not have. Use the NoFrameskip-v4 id or pass "
             "env_kwargs=dict(repeat_action_probability=0.0)."
@@ -109,14 +111,14 @@ def make_paper_atari_env(
     :return: The frame-stacked ``VecEnv`` (channel-last; SB3 transposes it for the network)
     """
     if n_envs < 1:
-        raise ValueError(f"n_envs must be at least 1, got {n_envs}")
+        raise InvalidArgumentError(f"n_envs must be at least 1, got {n_envs}")
     if frame_stack < 1:
-        raise ValueError(f"frame_stack must be at least 1, got {frame_stack}")
+        raise InvalidArgumentError(f"frame_stack must be at least 1, got {frame_stack}")
     check_atari_env_id(env_id, env_kwargs)
     if frame_skip is None:
         frame_skip = paper_frame_skip(env_id)
     if frame_skip < 1:
-        raise ValueError(f"frame_skip must be at least 1, got {frame_skip}")
+        raise InvalidArgumentError(f"frame_skip must be at least 1, got {frame_skip}")
     atari_kwargs: dict[str, Any] = dict(
         frame_skip=frame_skip,
         clip_reward=clip_reward,

@@ -40,7 +40,13 @@ from typing import Any
 
 import numpy as np
 
-from sb3_dqn_paper.errors import PaperDQNError
+from sb3_dqn_paper.errors import (
+    InvalidArgumentError,
+    OutputExistsError,
+    OutputIsAFolderError,
+    PaperDQNError,
+    UnknownEnvironmentError,
+)
 from sb3_dqn_paper.table1 import METHODS, paper_game
 
 #: Agent steps of one evaluation in the paper's Figure 2.
@@ -212,7 +218,7 @@ def check_epsilon(epsilon: float) -> None:
     :raises ValueError: if it is not in [0, 1]
     """
     if not 0.0 <= epsilon <= 1.0:
-        raise ValueError(f"epsilon must be in [0, 1], got {epsilon}")
+        raise InvalidArgumentError(f"epsilon must be in [0, 1], got {epsilon}")
 
 
 def check_n_steps(n_steps: int) -> None:
@@ -221,7 +227,7 @@ def check_n_steps(n_steps: int) -> None:
     :raises ValueError: if it is not a positive integer
     """
     if isinstance(n_steps, bool) or not isinstance(n_steps, (int, np.integer)) or n_steps <= 0:
-        raise ValueError(f"the number of agent steps must be a positive integer, got {n_steps!r}")
+        raise InvalidArgumentError(f"the number of agent steps must be a positive integer, got {n_steps!r}")
 
 
 def is_atari_env_id(env_id: str, env_kwargs: dict[str, Any] | None = None) -> bool:
@@ -244,7 +250,7 @@ def is_atari_env_id(env_id: str, env_kwargs: dict[str, Any] | None = None) -> bo
     try:
         spec = gym.spec(env_id)
     except gym.error.Error as error:
-        raise ValueError(f"Unknown environment id {env_id!r}: {error}") from error
+        raise UnknownEnvironmentError(f"Unknown environment id {env_id!r}: {error}") from error
     if "ale_py" not in str(spec.entry_point):
         return False
     check_atari_env_id(env_id, env_kwargs)
@@ -280,7 +286,7 @@ def make_evaluation_env(
     from sb3_dqn_paper.atari import make_paper_atari_env
 
     if noop_max < 0:
-        raise ValueError(f"noop_max must be >= 0, got {noop_max}")
+        raise InvalidArgumentError(f"noop_max must be >= 0, got {noop_max}")
     env_kwargs = dict(env_kwargs or {})
     if render:
         env_kwargs["render_mode"] = "rgb_array"
@@ -313,12 +319,12 @@ def check_model_matches_env(model: Any, env: Any, env_id: str) -> None:
     :raises ValueError: naming both spaces
     """
     if model.action_space != env.action_space:
-        raise ValueError(
+        raise InvalidArgumentError(
             f"The model acts in {model.action_space} but {env_id} has the action space {env.action_space}: "
             "it was trained on another game or env."
         )
     if model.observation_space.shape != env.observation_space.shape:
-        raise ValueError(
+        raise InvalidArgumentError(
             f"The model expects observations of shape {model.observation_space.shape} but {env_id} gives "
             f"{env.observation_space.shape} (after the evaluation preprocessing): it was trained on another env "
             "or with another preprocessing."
@@ -372,7 +378,7 @@ def evaluate_paper_protocol(
     check_n_steps(n_steps)
     check_epsilon(epsilon)
     if noop_max < 0:
-        raise ValueError(f"noop_max must be >= 0, got {noop_max}")
+        raise InvalidArgumentError(f"noop_max must be >= 0, got {noop_max}")
     atari = is_atari_env_id(env_id, env_kwargs)
     model_path = None
     if isinstance(model, (str, os.PathLike)):
@@ -517,9 +523,9 @@ def check_output_path(path: str, overwrite: bool) -> None:
     :raises FileExistsError: if the file exists and ``overwrite`` is false
     """
     if os.path.isdir(path):
-        raise IsADirectoryError(f"{path} is a directory; give a file name")
+        raise OutputIsAFolderError(f"{path} is a directory; give a file name")
     if os.path.exists(path) and not overwrite:
-        raise FileExistsError(f"{path} already exists; pass --overwrite to replace it")
+        raise OutputExistsError(f"{path} already exists; pass --overwrite to replace it")
     parent = os.path.dirname(os.path.abspath(path))
     os.makedirs(parent, exist_ok=True)
 
@@ -536,7 +542,7 @@ def parse_env_kwargs(items: Sequence[str] | None) -> dict[str, Any]:
     for item in items or []:
         key, sep, value = item.partition("=")
         if not sep or not key:
-            raise ValueError(f"--env-kwargs takes key=value pairs, got {item!r}")
+            raise InvalidArgumentError(f"--env-kwargs takes key=value pairs, got {item!r}")
         try:
             kwargs[key] = ast.literal_eval(value)
         except (ValueError, SyntaxError):

@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from sb3_dqn_paper.errors import PaperDQNError
+from sb3_dqn_paper.errors import InvalidArgumentError, PaperDQNError, RenderError
 from sb3_dqn_paper.evaluate import (
     PAPER_EVAL_EPSILON,
     EpsilonGreedy,
@@ -131,7 +131,7 @@ def record_frames(
 def _frame(env: Any) -> np.ndarray:
     image = env.get_images()[0]
     if image is None:
-        raise RuntimeError("The env rendered no RGB frame (render_mode is not 'rgb_array')")
+        raise RenderError("The env rendered no RGB frame (render_mode is not 'rgb_array')")
     return np.asarray(image, dtype=np.uint8)
 
 
@@ -149,9 +149,9 @@ def write_gif(frames: Sequence[np.ndarray], path: str, duration_ms: int, overwri
     from PIL import Image
 
     if not frames:
-        raise ValueError("no frames to write")
+        raise InvalidArgumentError("no frames to write")
     if len({frame.shape for frame in frames}) != 1:
-        raise ValueError(f"frames of different shapes: {sorted({frame.shape for frame in frames})}")
+        raise InvalidArgumentError(f"frames of different shapes: {sorted({frame.shape for frame in frames})}")
     check_output_path(path, overwrite)
     images = [Image.fromarray(frame) for frame in frames]
     temporary = f"{path}.tmp{os.getpid()}.gif"
@@ -193,7 +193,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = make_parser().parse_args(argv)
     try:
         if not args.out.lower().endswith(".gif"):
-            raise ValueError(f"--out must name a .gif file, got {args.out!r}")
+            raise InvalidArgumentError(f"--out must name a .gif file, got {args.out!r}")
         check_n_steps(args.steps)
         check_epsilon(args.epsilon)
         check_output_path(args.out, args.overwrite)

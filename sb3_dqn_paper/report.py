@@ -35,6 +35,7 @@ from typing import Any
 
 import numpy as np
 
+from sb3_dqn_paper.errors import InvalidArgumentError, MissingFileError
 from sb3_dqn_paper.evaluate import RESULT_FORMAT_VERSION, RESULT_KIND, format_score
 from sb3_dqn_paper.table1 import PaperGame, paper_game
 
@@ -100,11 +101,11 @@ def _read_monitor_env_id(path: str) -> str | None:
     with open(path) as file:
         first_line = file.readline()
     if not first_line.startswith("#"):
-        raise ValueError(f"{path} is not an SB3 Monitor file: its first line is not a '#{{...}}' header")
+        raise InvalidArgumentError(f"{path} is not an SB3 Monitor file: its first line is not a '#{{...}}' header")
     try:
         header = json.loads(first_line[1:])
     except json.JSONDecodeError as error:
-        raise ValueError(f"{path} has a damaged Monitor header: {error}") from error
+        raise InvalidArgumentError(f"{path} has a damaged Monitor header: {error}") from error
     env_id = header.get("env_id")
     return None if env_id in (None, "None", "") else str(env_id)
 
@@ -135,7 +136,9 @@ def load_monitor_run(folder: str, frame_skip: int | None = None) -> MonitorRun |
     files = sorted(get_monitor_files(folder))
     env_ids = {_read_monitor_env_id(path) for path in files} - {None}
     if len(env_ids) > 1:
-        raise ValueError(f"The Monitor files in {folder} come from different envs {sorted(env_ids)}; keep one run per folder")
+        raise InvalidArgumentError(
+            f"The Monitor files in {folder} come from different envs {sorted(env_ids)}; keep one run per folder"
+        )
     env_id = env_ids.pop() if env_ids else env_id_from_folder(folder)
     if env_id is None:
         warnings.warn(f"Skipping {folder}: its Monitor files name no env id and the folder name is not '<EnvId>_<run>'")
@@ -143,7 +146,7 @@ def load_monitor_run(folder: str, frame_skip: int | None = None) -> MonitorRun |
     try:
         data_frame = load_results(folder)
     except (AssertionError, ValueError, KeyError) as error:
-        raise ValueError(f"The Monitor files in {folder} could not be read: {error!r}") from error
+        raise InvalidArgumentError(f"The Monitor files in {folder} could not be read: {error!r}") from error
     if frame_skip is None:
         frame_skip = monitor_steps_per_agent_step(env_id)
     monitor_steps, scores = ts2xy(data_frame, X_TIMESTEPS)
@@ -167,7 +170,7 @@ def load_evaluation(path: str) -> dict[str, Any] | None:
     if not isinstance(data, dict) or data.get("kind") != RESULT_KIND:
         return None
     if data.get("format_version") != RESULT_FORMAT_VERSION:
-        raise ValueError(
+        raise InvalidArgumentError(
             f"{path} is an evaluation file of format version {data.get('format_version')}, "
             f"this tool reads version {RESULT_FORMAT_VERSION}"
         )
@@ -188,7 +191,7 @@ def collect_inputs(paths: Sequence[str], frame_skip: int | None = None) -> tuple
     json_files: set[str] = set()
     for path in paths:
         if not os.path.exists(path):
-            raise FileNotFoundError(f"{path}: no such file or folder")
+            raise MissingFileError(f"{path}: no such file or folder")
         if os.path.isdir(path):
             for monitor_file in glob.glob(os.path.join(path, "**", "*monitor.csv"), recursive=True):
                 monitor_folders.add(os.path.dirname(monitor_file))
@@ -198,7 +201,7 @@ def collect_inputs(paths: Sequence[str], frame_skip: int | None = None) -> tuple
         elif path.endswith(".json"):
             json_files.add(path)
         else:
-            raise ValueError(f"{path} is neither a folder, a *.monitor.csv file nor an evaluation .json file")
+            raise InvalidArgumentError(f"{path} is neither a folder, a *.monitor.csv file nor an evaluation .json file")
     runs = [run for run in (load_monitor_run(folder, frame_skip) for folder in sorted(monitor_folders)) if run is not None]
     evaluations = [data for data in (load_evaluation(path) for path in sorted(json_files)) if data is not None]
     return runs, evaluations
@@ -221,7 +224,7 @@ def smooth(values: np.ndarray, window: int) -> np.ndarray:
     :return: The smoothed values, same length
     """
     if window < 1:
-        raise ValueError(f"the smoothing window must be at least 1 game, got {window}")
+        raise InvalidArgumentError(f"the smoothing window must be at least 1 game, got {window}")
     cumulative = np.concatenate([[0.0], np.cumsum(values, dtype=np.float64)])
     index = np.arange(1, len(values) + 1)
     start = np.maximum(index - window, 0)
@@ -508,12 +511,12 @@ def write_report(
     :raises ValueError: when nothing is found, or for bad settings
     """
     if window is not None and window < 1:
-        raise ValueError(f"--window must be at least 1 game, got {window}")
+        raise InvalidArgumentError(f"--window must be at least 1 game, got {window}")
     if frame_skip is not None and frame_skip < 1:
-        raise ValueError(f"--frame-skip must be at least 1, got {frame_skip}")
+        raise InvalidArgumentError(f"--frame-skip must be at least 1, got {frame_skip}")
     runs, evaluations = collect_inputs(paths, frame_skip)
     if not runs and not evaluations:
-        raise ValueError(f"Found no *.monitor.csv file and no evaluation .json file under {', '.join(paths)}")
+        raise InvalidArgumentError(f"Found no *.monitor.csv file and no evaluation .json file under {', '.join(paths)}")
     os.makedirs(out, exist_ok=True)
     run_groups = _group_runs(runs)
     eval_groups: dict[str, list[dict[str, Any]]] = {}
