@@ -54,13 +54,19 @@ def check_atari_env_id(env_id: str, env_kwargs: dict[str, Any] | None = None) ->
     :param env_id: Gymnasium id
     :param env_kwargs: Keyword arguments that will be passed to ``gym.make``
     :return: The env's spec
-    :raises ValueError: if the id is unknown or the env already skips frames or repeats actions stickily
+    :raises UnknownEnvironmentError: if the id is unknown or not an ale-py Atari game
+    :raises InvalidArgumentError: if the env already skips frames or repeats actions stickily
     """
     register_atari_envs()
     try:
         spec = gym.spec(env_id)
     except gym.error.Error as error:
         raise UnknownEnvironmentError(f"Unknown environment id {env_id!r}: {error}") from error
+    if "ale_py" not in str(spec.entry_point):
+        raise UnknownEnvironmentError(
+            f"{env_id} is not an Atari game of ale-py (its entry point is {spec.entry_point}): the paper's Atari pipeline "
+            "needs one, e.g. 'PongNoFrameskip-v4'. For other envs use PaperDQN('MlpPolicy', env_id) or SB3's make_vec_env."
+        )
     kwargs = {**spec.kwargs, **(env_kwargs or {})}
     if kwargs.get("frameskip", 1) != 1:
         raise InvalidArgumentError(

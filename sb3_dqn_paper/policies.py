@@ -160,6 +160,9 @@ class CnnPolicy(PaperDQNPolicy):
         optimizer_kwargs: dict[str, Any] | None = None,
         target_network: bool = False,
     ) -> None:
+        if not normalize_images and issubclass(features_extractor_class, PaperCNN):
+            # As SB3 does for NatureCNN: images already normalised may be float, so skip the uint8 check
+            features_extractor_kwargs = {"normalized_image": True, **(features_extractor_kwargs or {})}
         super().__init__(
             observation_space,
             action_space,
