@@ -251,10 +251,8 @@ class PaperDQN(OffPolicyAlgorithm):
         :raises InvalidArgumentError: naming the first impossible setting (a ``ValueError`` subclass)
         """
         _check_counts(
-            buffer_size=buffer_size,
-            batch_size=batch_size,
-            learning_starts=learning_starts,
-            exploration_steps=exploration_steps,
+            integers=dict(buffer_size=buffer_size, batch_size=batch_size),
+            whole_numbers=dict(learning_starts=learning_starts, exploration_steps=exploration_steps),
         )
         if buffer_size <= 0:
             raise InvalidArgumentError(f"buffer_size must be positive, got {buffer_size}")
@@ -711,9 +709,15 @@ def _is_whole_number(value: Any) -> bool:
     return isinstance(value, (float, np.floating)) and math.isfinite(value) and float(value).is_integer()
 
 
-def _check_counts(**counts: Any) -> None:
-    """Refuse counts (sizes, step numbers) that are not finite whole numbers, e.g. ``nan`` or ``2.5``."""
-    for name, value in counts.items():
+def _check_counts(integers: dict[str, Any], whole_numbers: dict[str, Any]) -> None:
+    """
+    Refuse sizes that are not integers (SB3 allocates arrays with them) and step counts that are not finite whole
+    numbers (``nan`` compares false with everything, so it would slip past every other check).
+    """
+    for name, size in integers.items():
+        if isinstance(size, bool) or not isinstance(size, (int, np.integer)):
+            raise InvalidArgumentError(f"{name} must be an integer, got {size!r}")
+    for name, value in whole_numbers.items():
         if not _is_whole_number(value):
             raise InvalidArgumentError(f"{name} must be a whole number of transitions or agent steps, got {value!r}")
 
