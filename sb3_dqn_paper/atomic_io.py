@@ -123,11 +123,17 @@ def _locked_temporary_file(path: pathlib.Path) -> tuple[int, pathlib.Path]:
             return fd, temp_path
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)  # a cleaner holds it and is about to remove it: try a new name
+            continue
+        except OSError:
+            return fd, temp_path  # no locks on this file system (ENOLCK...): write unlocked, cleaners skip it
+        try:
             # A cleaner in another process may have taken the lock and removed the file between mkstemp and flock
             if os.path.samestat(os.fstat(fd), os.stat(temp_path)):
                 return fd, temp_path
         except OSError:
-            pass  # the lock is held by a cleaner, or the file is gone: try a new name
+            pass  # the file is gone: try a new name
         os.close(fd)
     raise SaveError(f"cannot create a locked temporary file next to {path}")
 
