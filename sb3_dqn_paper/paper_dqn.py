@@ -549,12 +549,12 @@ class PaperDQN(OffPolicyAlgorithm):
         Parameters as in SB3's ``BaseAlgorithm.load``.
 
         :raises InvalidModelFileError: if the file is not a zip, has no SB3 data, or was saved by another algorithm
-        :raises InvalidArgumentError: for a ``learning_rate`` (in ``kwargs`` or ``custom_objects``) that is zero,
-            negative or not finite
+        :raises InvalidArgumentError: for a ``learning_rate`` in ``kwargs`` (the value training continues with) that
+            is zero, negative or not finite. ``custom_objects`` are not checked: rl-zoo3's ``enjoy`` loads with
+            ``custom_objects={"learning_rate": 0.0, ...}`` to predict only
         """
-        for given in (kwargs, custom_objects or {}):
-            if "learning_rate" in given:
-                check_learning_rate(given["learning_rate"])
+        if "learning_rate" in kwargs:
+            check_learning_rate(kwargs["learning_rate"])
         check_model_file(path)
         try:
             return super().load(path, env, device, custom_objects, print_system_info, force_reset, **kwargs)

@@ -143,6 +143,9 @@ def test_load_refuses_a_zero_learning_rate(tmp_path: pathlib.Path) -> None:
     PaperDQN("MlpPolicy", "CartPole-v1", buffer_size=100).save(tmp_path / "model.zip")
     with pytest.raises(InvalidArgumentError, match="learning_rate"):
         PaperDQN.load(tmp_path / "model.zip", learning_rate=0.0)
+    # rl-zoo3's enjoy loads to predict only, replacing the saved schedule by 0: allowed
+    model = PaperDQN.load(tmp_path / "model.zip", custom_objects={"learning_rate": 0.0, "lr_schedule": lambda _: 0.0})
+    assert model.learning_rate == 0.0
 
 
 @pytest.fixture(scope="module")
