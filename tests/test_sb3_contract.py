@@ -48,6 +48,7 @@ from stable_baselines3.common.callbacks import (
 from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.envs import FakeImageEnv, IdentityEnv
 from stable_baselines3.common.evaluation import evaluate_policy
+from stable_baselines3.common.monitor import Monitor
 from stable_baselines3.common.torch_layers import BaseFeaturesExtractor, FlattenExtractor
 from stable_baselines3.common.vec_env import DummyVecEnv, VecNormalize, VecTransposeImage
 from torch import nn
@@ -213,7 +214,7 @@ def test_tensorboard_log_folder_and_continuation(tmp_path: pathlib.Path) -> None
 
 def test_identity_discrete_is_learned() -> None:
     # SB3 test_identity: reward threshold 90 of 100 on IdentityEnv(10) (episodes of 100 steps)
-    env = DummyVecEnv([lambda: IdentityEnv(10)])
+    env = DummyVecEnv([lambda: Monitor(IdentityEnv(10))])
     model = PaperDQN(
         "MlpPolicy",
         env,
