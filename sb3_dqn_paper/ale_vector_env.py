@@ -35,6 +35,7 @@ import numpy as np
 from stable_baselines3.common.vec_env.base_vec_env import VecEnv, VecEnvIndices, VecEnvObs, VecEnvStepReturn
 
 from sb3_dqn_paper.atari import PAPER_FRAME_STACK, check_atari_env_id, paper_frame_skip
+from sb3_dqn_paper.errors import InvalidArgumentError
 
 #: The first ale-py release whose ``AtariVectorEnv`` has the same-step auto-reset this adapter relies on.
 MIN_ALE_PY = (0, 12)
@@ -92,17 +93,17 @@ class AleVecEnv(VecEnv):
         from gymnasium.vector import AutoresetMode
 
         if n_envs < 1:
-            raise ValueError(f"n_envs must be at least 1, got {n_envs}")
+            raise InvalidArgumentError(f"n_envs must be at least 1, got {n_envs}")
         if frame_stack < 1:
-            raise ValueError(f"frame_stack must be at least 1, got {frame_stack}")
+            raise InvalidArgumentError(f"frame_stack must be at least 1, got {frame_stack}")
         spec = check_atari_env_id(env_id)
         game = spec.kwargs.get("game")
         if not isinstance(game, str):
-            raise ValueError(f"{env_id} is not an ale-py game (its spec names no 'game')")
+            raise InvalidArgumentError(f"{env_id} is not an ale-py game (its spec names no 'game')")
         if frame_skip is None:
             frame_skip = paper_frame_skip(env_id)
         if frame_skip < 1:
-            raise ValueError(f"frame_skip must be at least 1, got {frame_skip}")
+            raise InvalidArgumentError(f"frame_skip must be at least 1, got {frame_skip}")
         # The id's time limit in emulator frames (ale-py registers 108,000 for the v4 and v5 ids)
         max_frames = spec.kwargs.get("max_num_frames_per_episode") or spec.max_episode_steps or 108_000
 

@@ -19,6 +19,8 @@ import gymnasium as gym
 from stable_baselines3.common.env_util import make_atari_env
 from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecEnv, VecFrameStack
 
+from sb3_dqn_paper.errors import InvalidArgumentError, UnknownEnvironmentError
+
 #: Frames stacked into one observation (the paper's "last 4 frames").
 PAPER_FRAME_STACK = 4
 #: The paper's frame skip for every game but Space Invaders.
@@ -52,21 +54,27 @@ def check_atari_env_id(env_id: str, env_kwargs: dict[str, Any] | None = None) ->
     :param env_id: Gymnasium id
     :param env_kwargs: Keyword arguments that will be passed to ``gym.make``
     :return: The env's spec
-    :raises ValueError: if the id is unknown or the env already skips frames or repeats actions stickily
+    :raises UnknownEnvironmentError: if the id is unknown or not an ale-py Atari game
+    :raises InvalidArgumentError: if the env already skips frames or repeats actions stickily
     """
     register_atari_envs()
     try:
         spec = gym.spec(env_id)
     except gym.error.Error as error:
-        raise ValueError(f"Unknown environment id {env_id!r}: {error}") from error
+        raise UnknownEnvironmentError(f"Unknown environment id {env_id!r}: {error}") from error
+    if "ale_py" not in str(spec.entry_point):
+        raise UnknownEnvironmentError(
+            f"{env_id} is not an Atari game of ale-py (its entry point is {spec.entry_point}): the paper's Atari pipeline "
+            "needs one, e.g. 'PongNoFrameskip-v4'. For other envs use PaperDQN('MlpPolicy', env_id) or SB3's make_vec_env."
+        )
     kwargs = {**spec.kwargs, **(env_kwargs or {})}
     if kwargs.get("frameskip", 1) != 1:
-        raise ValueError(
+        raise InvalidArgumentError(
             f"{env_id} skips {kwargs['frameskip']} frames by itself, and AtariWrapper would skip again. "
             "Use the NoFrameskip-v4 id (e.g. 'PongNoFrameskip-v4') or pass env_kwargs=dict(frameskip=1)."
         )
     if kwargs.get("repeat_action_probability", 0.0) != 0.0:
-        raise ValueError(
+        raise InvalidArgumentError(
             f"{env_id} uses sticky actions (repeat_action_probability={kwargs['repeat_action_probability']}), "
             "which the 2013 paper did not have. Use the NoFrameskip-v4 id or pass "
             "env_kwargs=dict(repeat_action_probability=0.0)."
@@ -109,14 +117,14 @@ def make_paper_atari_env(
     :return: The frame-stacked ``VecEnv`` (channel-last; SB3 transposes it for the network)
     """
     if n_envs < 1:
-        raise ValueError(f"n_envs must be at least 1, got {n_envs}")
+        raise InvalidArgumentError(f"n_envs must be at least 1, got {n_envs}")
     if frame_stack < 1:
-        raise ValueError(f"frame_stack must be at least 1, got {frame_stack}")
+        raise InvalidArgumentError(f"frame_stack must be at least 1, got {frame_stack}")
     check_atari_env_id(env_id, env_kwargs)
     if frame_skip is None:
         frame_skip = paper_frame_skip(env_id)
     if frame_skip < 1:
-        raise ValueError(f"frame_skip must be at least 1, got {frame_skip}")
+        raise InvalidArgumentError(f"frame_skip must be at least 1, got {frame_skip}")
     atari_kwargs: dict[str, Any] = dict(
         frame_skip=frame_skip,
         clip_reward=clip_reward,

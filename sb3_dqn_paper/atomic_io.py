@@ -6,14 +6,25 @@ disk midway leaves a truncated file where the previous good one was. :func:`atom
 file in the same folder, flushes and ``fsync``\\ s it, then ``os.replace``\\ s it onto the destination (atomic on
 POSIX and Windows within one file system) and ``fsync``\\ s the folder so the rename itself survives a power cut.
 On any error the temporary file is removed and the previous file is left exactly as it was.
+
+A process killed with SIGKILL (or a power cut) cannot remove its temporary file. While it writes, the writer holds an
+exclusive ``flock`` on it, which the kernel releases when the process dies; :func:`remove_stale_temporary_files`
+(called by every :func:`atomic_write` and by ``load_checkpoint``) removes the temporary files of a folder whose
+lock it can take, i.e. those no living writer holds. Where ``fcntl`` is missing (Windows) they are left alone.
 """
 
 import contextlib
 import os
 import pathlib
 import tempfile
-from collections.abc import Iterator
+import warnings
+from collections.abc import Iterator, Mapping
 from typing import BinaryIO
+
+try:
+    import fcntl
+except ImportError:  # Windows: no flock, stale temporary files are not removed
+    fcntl = None  # type: ignore[assignment]
 
 from sb3_dqn_paper.errors import SaveError
 
@@ -68,10 +79,11 @@ def atomic_write(path: str | os.PathLike) -> Iterator[BinaryIO]:
         raise SaveError(f"cannot write {path}: it is a folder")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, temp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}{TEMP_MARKER}")
     except OSError as error:
-        raise SaveError(error.errno, f"cannot create a temporary file next to {path}: {error}") from error
-    temp_path = pathlib.Path(temp_name)
+        raise SaveError(error.errno, f"cannot create the folder of {path}: {error}") from error
+    remove_stale_temporary_files(path.parent)
+    fd, temp_path = _locked_temporary_file(path)
+    lock_fd = os.dup(fd)  # holds the lock until the rename is done, after the file object has closed ``fd``
     try:
         os.chmod(temp_path, 0o666 & ~_UMASK)
         with open(fd, "wb") as file:
@@ -82,10 +94,148 @@ def atomic_write(path: str | os.PathLike) -> Iterator[BinaryIO]:
     except BaseException as error:
         with contextlib.suppress(OSError):
             temp_path.unlink()
+        os.close(lock_fd)
         if isinstance(error, OSError) and not isinstance(error, SaveError):
             raise SaveError(
                 error.errno,
                 f"could not write {path}: {error.strerror or error}. The previous file at that path (if any) is untouched",
             ) from error
         raise
+    os.close(lock_fd)
     _fsync_folder(path.parent)
+
+
+def _locked_temporary_file(path: pathlib.Path) -> tuple[int, pathlib.Path]:
+    """
+    Create a temporary file next to ``path`` and take an exclusive ``flock`` on it for as long as it is open.
+
+    :param path: Final destination
+    :return: The open file descriptor and the temporary path
+    :raises SaveError: if the file cannot be created
+    """
+    for _ in range(10):
+        try:
+            fd, temp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}{TEMP_MARKER}")
+        except OSError as error:
+            raise SaveError(error.errno, f"cannot create a temporary file next to {path}: {error}") from error
+        temp_path = pathlib.Path(temp_name)
+        if fcntl is None:
+            return fd, temp_path
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)  # a cleaner holds it and is about to remove it: try a new name
+            continue
+        except OSError:
+            return fd, temp_path  # no locks on this file system (ENOLCK...): write unlocked, cleaners skip it
+        try:
+            # A cleaner in another process may have taken the lock and removed the file between mkstemp and flock
+            if os.path.samestat(os.fstat(fd), os.stat(temp_path)):
+                return fd, temp_path
+        except OSError:
+            pass  # the file is gone: try a new name
+        os.close(fd)
+    raise SaveError(f"cannot create a locked temporary file next to {path}")
+
+
+def is_temporary_file(path: str | os.PathLike) -> bool:
+    """
+    Whether ``path`` is named like a temporary file of :func:`atomic_write` (``.<name>.partial-<random>``).
+
+    :param path: A file path
+    :return: True for a temporary file's name
+    """
+    name = pathlib.Path(path).name
+    return name.startswith(".") and TEMP_MARKER in name
+
+
+def remove_stale_temporary_files(folder: str | os.PathLike) -> list[pathlib.Path]:
+    """
+    Remove the temporary files that interrupted writes (SIGKILL, power cut) left in ``folder``, with a warning each.
+
+    A temporary file is stale when no process holds its ``flock``: its writer died. Files being written by a
+    living process (this one or another) are left alone.
+
+    :param folder: The folder to clean
+    :return: The files removed
+    """
+    removed: list[pathlib.Path] = []
+    if fcntl is None:
+        return removed
+    try:
+        candidates = [entry for entry in pathlib.Path(folder).iterdir() if is_temporary_file(entry)]
+    except OSError:
+        return removed
+    for candidate in candidates:
+        try:
+            fd = os.open(candidate, os.O_RDONLY)
+        except OSError:
+            continue  # removed meanwhile, or not readable: not ours to judge
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            continue  # a living writer holds it
+        try:
+            size = os.fstat(fd).st_size
+            candidate.unlink()
+            removed.append(candidate)
+            warnings.warn(
+                f"removed {candidate} ({size:,} bytes), the temporary file of a save that was interrupted", stacklevel=2
+            )
+        except OSError:
+            pass
+        finally:
+            os.close(fd)
+    return removed
+
+
+def atomic_write_files(contents: Mapping[str | os.PathLike, bytes]) -> None:
+    """
+    Write several files so that they all change or none does (up to the final renames, which do not fail in practice).
+
+    Each file is first written in full to a locked temporary file next to it and ``fsync``\\ ed; only when all are
+    on disk are they renamed onto their destinations. On an error (e.g. a full disk) every temporary file is
+    removed and every destination is left as it was.
+
+    :param contents: The bytes of each destination file
+    :raises SaveError: naming the file that could not be written
+    """
+    staged: list[tuple[pathlib.Path, pathlib.Path]] = []
+    locks: list[int] = []
+    try:
+        for destination, data in contents.items():
+            path = pathlib.Path(destination)
+            if path.is_dir():
+                raise SaveError(f"cannot write {path}: it is a folder")
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as error:
+                raise SaveError(error.errno, f"cannot create the folder of {path}: {error}") from error
+            remove_stale_temporary_files(path.parent)
+            fd, temp_path = _locked_temporary_file(path)
+            staged.append((temp_path, path))
+            locks.append(os.dup(fd))  # keep the lock until every file is renamed
+            try:
+                os.chmod(temp_path, 0o666 & ~_UMASK)
+                with open(fd, "wb") as file:
+                    file.write(data)
+                    file.flush()
+                    os.fsync(file.fileno())
+            except OSError as error:
+                raise SaveError(
+                    error.errno,
+                    f"could not write {path}: {error.strerror or error}. No file of this set was changed",
+                ) from error
+        for temp_path, path in staged:
+            os.replace(temp_path, path)
+    except BaseException:
+        for temp_path, _ in staged:
+            with contextlib.suppress(OSError):
+                temp_path.unlink()
+        raise
+    finally:
+        for lock_fd in locks:
+            os.close(lock_fd)
+    for folder in {path.parent for _, path in staged}:
+        _fsync_folder(folder)

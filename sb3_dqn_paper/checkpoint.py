@@ -64,8 +64,14 @@ from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv, VecEnvWrapper
 
 import sb3_dqn_paper
-from sb3_dqn_paper.atomic_io import atomic_write, with_default_suffix
-from sb3_dqn_paper.errors import CheckpointError, InvalidModelFileError, InvalidReplayBufferError
+from sb3_dqn_paper.atomic_io import atomic_write, remove_stale_temporary_files, with_default_suffix
+from sb3_dqn_paper.errors import (
+    CheckpointError,
+    DamagedCheckpointError,
+    InvalidArgumentError,
+    InvalidModelFileError,
+    InvalidReplayBufferError,
+)
 from sb3_dqn_paper.paper_dqn import PaperDQN, check_model_file, check_replay_buffer
 
 #: Value of ``meta.json``'s ``format`` key.
@@ -317,7 +323,9 @@ def read_checkpoint_meta(path: str | os.PathLike) -> dict[str, Any]:
     except CheckpointError:
         raise
     except Exception as error:  # truncated or damaged archives fail in many ways; all mean the same here
-        raise CheckpointError(f"{path} is damaged or truncated and cannot be read as a checkpoint: {error!r}") from error
+        raise DamagedCheckpointError(
+            f"{path} is damaged or truncated and cannot be read as a checkpoint: {error!r}"
+        ) from error
     if not isinstance(meta, dict) or meta.get("format") != CHECKPOINT_FORMAT:
         raise CheckpointError(f"{path} is not an sb3-dqn-paper checkpoint (its meta.json has no format {CHECKPOINT_FORMAT!r})")
     if not isinstance(meta.get("version"), int) or meta["version"] > CHECKPOINT_VERSION:
@@ -329,7 +337,7 @@ def read_checkpoint_meta(path: str | os.PathLike) -> dict[str, Any]:
     if meta.get("replay_buffer") is not None:
         missing |= {REPLAY_BUFFER_ENTRY} - names
     if missing:
-        raise CheckpointError(f"{path} is an incomplete checkpoint: it lacks {sorted(missing)}")
+        raise DamagedCheckpointError(f"{path} is an incomplete checkpoint: it lacks {sorted(missing)}")
     return meta
 
 
@@ -367,18 +375,42 @@ def list_checkpoints(folder: str | os.PathLike, name_prefix: str = "paper_dqn") 
     return [path for _, path in sorted(found)]
 
 
-def latest_checkpoint(folder: str | os.PathLike, name_prefix: str = "paper_dqn") -> pathlib.Path | None:
+def verify_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     """
-    The newest checkpoint in ``folder`` that passes :func:`read_checkpoint_meta`, skipping damaged ones (with a
-    warning).
+    Check a checkpoint completely: its summary (:func:`read_checkpoint_meta`) and the CRC-32 of every entry, so that
+    one changed byte anywhere (weights, optimizer, replay buffer, random or env state) is found. This reads the
+    whole file (for a 7 GB replay buffer, in the order of the time a load takes).
+
+    :param path: Checkpoint file
+    :return: The ``meta.json`` dict
+    :raises DamagedCheckpointError: naming the damaged entry
+    :raises CheckpointError: for a file that is not a checkpoint, or of a newer format
+    """
+    meta = read_checkpoint_meta(path)
+    try:
+        with zipfile.ZipFile(path) as archive:
+            bad = archive.testzip()
+    except Exception as error:  # a damaged entry header or compressed stream
+        raise DamagedCheckpointError(f"{path} is damaged: {error!r}") from error
+    if bad is not None:
+        raise DamagedCheckpointError(f"{path}: entry {bad} is damaged (CRC mismatch)")
+    return meta
+
+
+def latest_checkpoint(folder: str | os.PathLike, name_prefix: str = "paper_dqn", verify: bool = False) -> pathlib.Path | None:
+    """
+    The newest usable checkpoint in ``folder``, skipping the others with a warning that names each.
 
     :param folder: The callback's ``save_path``
     :param name_prefix: The callback's ``name_prefix``
+    :param verify: Check every entry's CRC (:func:`verify_checkpoint`, reads each candidate whole) instead of only
+        the summary and the list of entries (:func:`read_checkpoint_meta`)
     :return: Its path, or ``None`` if there is none
     """
+    check = verify_checkpoint if verify else read_checkpoint_meta
     for path in reversed(list_checkpoints(folder, name_prefix)):
         try:
-            read_checkpoint_meta(path)
+            check(path)
         except CheckpointError as error:
             warnings.warn(f"skipping a checkpoint that cannot be used: {error}", stacklevel=2)
             continue
@@ -430,11 +462,41 @@ def load_checkpoint(
         or holds a replay buffer that does not fit
     """
     path = pathlib.Path(path)
-    if path.is_dir():
-        found = latest_checkpoint(path, name_prefix)
-        if found is None:
-            raise CheckpointError(f"no usable checkpoint named {name_prefix}_<steps>_steps.zip in {path}")
-        path = found
+    arguments = dict(
+        env=env,
+        device=device,
+        restore_env_state=restore_env_state,
+        restore_rng_states=restore_rng_states,
+        load_replay_buffer=load_replay_buffer,
+        custom_objects=custom_objects,
+        **kwargs,
+    )
+    remove_stale_temporary_files(path if path.is_dir() else path.parent)
+    if not path.is_dir():
+        return _load_checkpoint_file(path, **arguments)
+    for candidate in reversed(list_checkpoints(path, name_prefix)):
+        try:
+            return _load_checkpoint_file(candidate, **arguments)
+        except DamagedCheckpointError as error:
+            warnings.warn(f"skipping a damaged checkpoint, trying the one before it: {error}", stacklevel=2)
+        except CheckpointError as error:
+            if is_checkpoint(candidate):  # a sound checkpoint that does not fit (env, memory): older ones would not either
+                raise
+            warnings.warn(f"skipping a checkpoint that cannot be used: {error}", stacklevel=2)
+    raise CheckpointError(f"no usable checkpoint named {name_prefix}_<steps>_steps.zip in {path}")
+
+
+def _load_checkpoint_file(
+    path: pathlib.Path,
+    env: gym.Env | VecEnv | None,
+    device: th.device | str,
+    restore_env_state: bool,
+    restore_rng_states: bool,
+    load_replay_buffer: bool,
+    custom_objects: dict[str, Any] | None,
+    **kwargs: Any,
+) -> PaperDQN:
+    """:func:`load_checkpoint` of one file; damage is raised as :class:`DamagedCheckpointError`."""
     meta = read_checkpoint_meta(path)
     try:
         data = check_model_file(path)
@@ -442,7 +504,7 @@ def load_checkpoint(
             rng_state = pickle.loads(archive.read(RNG_ENTRY))
             env_state = pickle.loads(archive.read(ENV_ENTRY)) if ENV_ENTRY in archive.namelist() else None
     except Exception as error:
-        raise CheckpointError(f"{path} is damaged and cannot be loaded: {error!r}") from error
+        raise DamagedCheckpointError(f"{path} is damaged and cannot be loaded: {error!r}") from error
 
     vec_env = None
     if env is not None:
@@ -457,7 +519,7 @@ def load_checkpoint(
     try:
         model = PaperDQN.load(path, env=vec_env, device=device, custom_objects=custom_objects, force_reset=False, **kwargs)
     except InvalidModelFileError as error:
-        raise CheckpointError(f"{path} holds a model that cannot be loaded: {error}") from error
+        raise DamagedCheckpointError(f"{path} holds a model that cannot be loaded: {error}") from error
     # Read after the model, whose new (still untouched, so not yet resident) buffer is then replaced
     buffer = _read_replay_buffer(path) if load_replay_buffer and meta.get("replay_buffer") else None
     if buffer is not None:
@@ -539,7 +601,7 @@ def _read_replay_buffer(path: pathlib.Path) -> Any:
     except CheckpointError:
         raise
     except Exception as error:  # MemoryError included: a damaged pickle can claim an absurd size
-        raise CheckpointError(f"the replay buffer in {path} is damaged: {error!r}") from error
+        raise DamagedCheckpointError(f"the replay buffer in {path} is damaged: {error!r}") from error
     return buffer
 
 
@@ -616,11 +678,13 @@ class PaperCheckpointCallback(BaseCallback):
     ) -> None:
         super().__init__(verbose)
         if save_freq <= 0:
-            raise ValueError(f"save_freq must be a positive number of agent steps, got {save_freq}")
+            raise InvalidArgumentError(f"save_freq must be a positive number of agent steps, got {save_freq}")
         if keep_last is not None and keep_last < 1:
-            raise ValueError(f"keep_last must be at least 1 (or None to keep every checkpoint), got {keep_last}")
+            raise InvalidArgumentError(f"keep_last must be at least 1 (or None to keep every checkpoint), got {keep_last}")
         if not re.fullmatch(r"[\w.-]+", name_prefix):
-            raise ValueError(f"name_prefix must be a plain file name part (letters, digits, _ . -), got {name_prefix!r}")
+            raise InvalidArgumentError(
+                f"name_prefix must be a plain file name part (letters, digits, _ . -), got {name_prefix!r}"
+            )
         self.save_freq = save_freq
         self.save_path = pathlib.Path(save_path)
         self.keep_last = keep_last
@@ -770,14 +834,7 @@ def main(argv: list[str] | None = None) -> int:
         paths = list_checkpoints(given, args.name_prefix) if given.is_dir() else [given]
         for path in paths:
             try:
-                meta = read_checkpoint_meta(path)
-                try:
-                    with zipfile.ZipFile(path) as archive:
-                        bad = archive.testzip()
-                except Exception as error:  # a damaged entry header or compressed stream
-                    raise CheckpointError(f"{path} is damaged: {error!r}") from error
-                if bad is not None:
-                    raise CheckpointError(f"{path}: entry {bad} is damaged (CRC mismatch)")
+                meta = verify_checkpoint(path)
             except CheckpointError as error:
                 print(f"BAD {error}")
                 status = 1
@@ -788,7 +845,9 @@ def main(argv: list[str] | None = None) -> int:
 
 def _print_latest(paths: list[pathlib.Path], name_prefix: str) -> int:
     """
-    ``--latest``: print the newest usable checkpoint of each folder (a file given is printed if it is a checkpoint).
+    ``--latest``: print the newest checkpoint of each folder that passes :func:`verify_checkpoint` (every entry's
+    CRC); a file given is printed if it passes. Damaged files are named on stderr. Nothing is printed on stdout for
+    a folder without one, so that ``-i "$(...)"`` gets an empty path, which ``--algo paper_dqn`` refuses.
 
     :param paths: Folders or files
     :param name_prefix: File name prefix of the checkpoints in a folder
@@ -796,7 +855,18 @@ def _print_latest(paths: list[pathlib.Path], name_prefix: str) -> int:
     """
     status = 0
     for given in paths:
-        latest = latest_checkpoint(given, name_prefix) if given.is_dir() else (given if is_checkpoint(given) else None)
+        with warnings.catch_warnings(record=True) as skipped:
+            warnings.simplefilter("always")
+            if given.is_dir():
+                latest = latest_checkpoint(given, name_prefix, verify=True)
+            else:
+                try:
+                    latest = given if verify_checkpoint(given) else None
+                except CheckpointError as error:
+                    warnings.warn(f"skipping a checkpoint that cannot be used: {error}", stacklevel=1)
+                    latest = None
+        for warning in skipped:
+            print(warning.message, file=sys.stderr)
         if latest is None:
             print(f"no usable checkpoint {name_prefix}_<steps>_steps.zip in {given}", file=sys.stderr)
             status = 1

@@ -37,5 +37,33 @@ class UnsupportedRLZooError(PaperDQNError, RuntimeError):
     """The installed rl-zoo3 is a version sb3-dqn-paper's registration was not tested with."""
 
 
-class UnsupportedPrecisionError(PaperDQNError, ValueError):
+class InvalidArgumentError(PaperDQNError, ValueError):
+    """An argument (hyperparameter, command-line option, file content) this package cannot use, named in the message."""
+
+
+class UnknownEnvironmentError(PaperDQNError, ValueError):
+    """An env id that Gymnasium does not know, or one that is not what the function needs (e.g. not an Atari game)."""
+
+
+class DamagedCheckpointError(CheckpointError):
+    """A checkpoint whose bytes are damaged or truncated (CRC mismatch, unreadable entry): an older one may still load."""
+
+
+class OutputExistsError(PaperDQNError, FileExistsError):
+    """An output file exists already and replacing it was not asked for (``--overwrite``)."""
+
+
+class OutputIsAFolderError(PaperDQNError, IsADirectoryError):
+    """An output path names a folder where a file is needed."""
+
+
+class MissingFileError(PaperDQNError, FileNotFoundError):
+    """An input file or folder given by the user does not exist."""
+
+
+class RenderError(PaperDQNError, RuntimeError):
+    """An env that was asked for RGB frames rendered none."""
+
+
+class UnsupportedPrecisionError(InvalidArgumentError):
     """A ``precision`` that is unknown, or that the device cannot run (e.g. bf16 on a GPU without bf16 arithmetic)."""

@@ -40,7 +40,14 @@ from typing import Any
 
 import numpy as np
 
-from sb3_dqn_paper.errors import PaperDQNError
+from sb3_dqn_paper.atomic_io import atomic_write_files
+from sb3_dqn_paper.errors import (
+    InvalidArgumentError,
+    OutputExistsError,
+    OutputIsAFolderError,
+    PaperDQNError,
+    UnknownEnvironmentError,
+)
 from sb3_dqn_paper.table1 import METHODS, paper_game
 
 #: Agent steps of one evaluation in the paper's Figure 2.
@@ -212,7 +219,7 @@ def check_epsilon(epsilon: float) -> None:
     :raises ValueError: if it is not in [0, 1]
     """
     if not 0.0 <= epsilon <= 1.0:
-        raise ValueError(f"epsilon must be in [0, 1], got {epsilon}")
+        raise InvalidArgumentError(f"epsilon must be in [0, 1], got {epsilon}")
 
 
 def check_n_steps(n_steps: int) -> None:
@@ -221,7 +228,7 @@ def check_n_steps(n_steps: int) -> None:
     :raises ValueError: if it is not a positive integer
     """
     if isinstance(n_steps, bool) or not isinstance(n_steps, (int, np.integer)) or n_steps <= 0:
-        raise ValueError(f"the number of agent steps must be a positive integer, got {n_steps!r}")
+        raise InvalidArgumentError(f"the number of agent steps must be a positive integer, got {n_steps!r}")
 
 
 def is_atari_env_id(env_id: str, env_kwargs: dict[str, Any] | None = None) -> bool:
@@ -244,7 +251,7 @@ def is_atari_env_id(env_id: str, env_kwargs: dict[str, Any] | None = None) -> bo
     try:
         spec = gym.spec(env_id)
     except gym.error.Error as error:
-        raise ValueError(f"Unknown environment id {env_id!r}: {error}") from error
+        raise UnknownEnvironmentError(f"Unknown environment id {env_id!r}: {error}") from error
     if "ale_py" not in str(spec.entry_point):
         return False
     check_atari_env_id(env_id, env_kwargs)
@@ -280,23 +287,30 @@ def make_evaluation_env(
     from sb3_dqn_paper.atari import make_paper_atari_env
 
     if noop_max < 0:
-        raise ValueError(f"noop_max must be >= 0, got {noop_max}")
-    env_kwargs = dict(env_kwargs or {})
+        raise InvalidArgumentError(f"noop_max must be >= 0, got {noop_max}")
+    check_seed(seed)
+    given_kwargs = dict(env_kwargs or {})
+    env_kwargs = dict(given_kwargs)
     if render:
         env_kwargs["render_mode"] = "rgb_array"
-    if is_atari_env_id(env_id, env_kwargs):
-        env = make_paper_atari_env(
-            env_id,
-            n_envs=1,
-            seed=seed,
-            clip_reward=False,
-            terminal_on_life_loss=terminal_on_life_loss,
-            noop_max=noop_max,
-            monitor_dir=monitor_dir,
-            env_kwargs=env_kwargs,
-        )
-    else:
-        env = make_vec_env(env_id, n_envs=1, seed=seed, monitor_dir=monitor_dir, env_kwargs=env_kwargs)
+    try:
+        if is_atari_env_id(env_id, env_kwargs):
+            env = make_paper_atari_env(
+                env_id,
+                n_envs=1,
+                seed=seed,
+                clip_reward=False,
+                terminal_on_life_loss=terminal_on_life_loss,
+                noop_max=noop_max,
+                monitor_dir=monitor_dir,
+                env_kwargs=env_kwargs,
+            )
+        else:
+            env = make_vec_env(env_id, n_envs=1, seed=seed, monitor_dir=monitor_dir, env_kwargs=env_kwargs)
+    except TypeError as error:  # gym.make passes env_kwargs to the env's constructor, which refuses unknown names
+        raise InvalidArgumentError(
+            f"{env_id} cannot be built with the env kwargs {given_kwargs}: {error}. Check the names given to --env-kwargs"
+        ) from error
     # SB3 models are built on channel-first images; transpose as BaseAlgorithm._wrap_env does
     if is_image_space(env.observation_space) and not is_image_space_channels_first(env.observation_space):
         env = VecTransposeImage(env)
@@ -313,12 +327,12 @@ def check_model_matches_env(model: Any, env: Any, env_id: str) -> None:
     :raises ValueError: naming both spaces
     """
     if model.action_space != env.action_space:
-        raise ValueError(
+        raise InvalidArgumentError(
             f"The model acts in {model.action_space} but {env_id} has the action space {env.action_space}: "
             "it was trained on another game or env."
         )
     if model.observation_space.shape != env.observation_space.shape:
-        raise ValueError(
+        raise InvalidArgumentError(
             f"The model expects observations of shape {model.observation_space.shape} but {env_id} gives "
             f"{env.observation_space.shape} (after the evaluation preprocessing): it was trained on another env "
             "or with another preprocessing."
@@ -372,7 +386,7 @@ def evaluate_paper_protocol(
     check_n_steps(n_steps)
     check_epsilon(epsilon)
     if noop_max < 0:
-        raise ValueError(f"noop_max must be >= 0, got {noop_max}")
+        raise InvalidArgumentError(f"noop_max must be >= 0, got {noop_max}")
     atari = is_atari_env_id(env_id, env_kwargs)
     model_path = None
     if isinstance(model, (str, os.PathLike)):
@@ -493,19 +507,17 @@ def format_result(result: dict[str, Any]) -> str:
 
 def write_json(data: dict[str, Any], path: str, overwrite: bool = False) -> None:
     """
-    Write ``data`` as JSON, through a temporary file so that a crash leaves no half-written file.
+    Write ``data`` as JSON atomically (:func:`~sb3_dqn_paper.atomic_io.atomic_write_files`): a crash or a full disk
+    leaves the previous file, or none, and no temporary file.
 
     :param data: JSON-serialisable dict
     :param path: Destination
     :param overwrite: Replace an existing file
-    :raises FileExistsError: if the file exists and ``overwrite`` is false
+    :raises OutputExistsError: if the file exists and ``overwrite`` is false
+    :raises SaveError: if the file cannot be written, naming it
     """
     check_output_path(path, overwrite)
-    temporary = f"{path}.tmp{os.getpid()}"
-    with open(temporary, "w") as file:
-        json.dump(data, file, indent=2)
-        file.write("\n")
-    os.replace(temporary, path)
+    atomic_write_files({path: (json.dumps(data, indent=2) + "\n").encode()})
 
 
 def check_output_path(path: str, overwrite: bool) -> None:
@@ -517,11 +529,39 @@ def check_output_path(path: str, overwrite: bool) -> None:
     :raises FileExistsError: if the file exists and ``overwrite`` is false
     """
     if os.path.isdir(path):
-        raise IsADirectoryError(f"{path} is a directory; give a file name")
+        raise OutputIsAFolderError(f"{path} is a directory; give a file name")
     if os.path.exists(path) and not overwrite:
-        raise FileExistsError(f"{path} already exists; pass --overwrite to replace it")
+        raise OutputExistsError(f"{path} already exists; pass --overwrite to replace it")
     parent = os.path.dirname(os.path.abspath(path))
     os.makedirs(parent, exist_ok=True)
+
+
+def check_seed(seed: Any) -> None:
+    """
+    Refuse a seed that NumPy and Gymnasium cannot use.
+
+    :param seed: The seed
+    :raises InvalidArgumentError: for a negative or non-integer seed
+    """
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise InvalidArgumentError(f"the seed must be a whole number >= 0, got {seed!r}")
+
+
+def seed_argument(text: str) -> int:
+    """
+    ``argparse`` type of ``--seed``: a whole number >= 0.
+
+    :param text: The command-line value
+    :return: The seed
+    :raises argparse.ArgumentTypeError: naming the value
+    """
+    try:
+        seed = int(text)
+    except ValueError:
+        seed = -1
+    if seed < 0:
+        raise argparse.ArgumentTypeError(f"must be a whole number >= 0, got {text!r}")
+    return seed
 
 
 def parse_env_kwargs(items: Sequence[str] | None) -> dict[str, Any]:
@@ -536,7 +576,7 @@ def parse_env_kwargs(items: Sequence[str] | None) -> dict[str, Any]:
     for item in items or []:
         key, sep, value = item.partition("=")
         if not sep or not key:
-            raise ValueError(f"--env-kwargs takes key=value pairs, got {item!r}")
+            raise InvalidArgumentError(f"--env-kwargs takes key=value pairs, got {item!r}")
         try:
             kwargs[key] = ast.literal_eval(value)
         except (ValueError, SyntaxError):
@@ -559,7 +599,7 @@ def make_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--epsilon", type=float, default=PAPER_EVAL_EPSILON, help=f"random-action probability (default {PAPER_EVAL_EPSILON})"
     )
-    parser.add_argument("--seed", type=int, default=0, help="seed of the env and of the epsilon draws (default 0)")
+    parser.add_argument("--seed", type=seed_argument, default=0, help="seed of the env and of the epsilon draws (default 0)")
     parser.add_argument("--noop-max", type=int, default=30, help="max no-ops at the start of a game (Atari; default 30)")
     parser.add_argument(
         "--env-kwargs", nargs="*", metavar="KEY=VALUE", help="keyword arguments for gym.make, e.g. frameskip=1"
@@ -603,7 +643,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         data = result.to_dict()
         if args.out is not None:
             write_json(data, args.out, overwrite=args.overwrite)
-    except (PaperDQNError, ValueError, OSError) as error:
+    except (PaperDQNError, ValueError, OSError) as error:  # PaperDQNError: every refusal of this package
         print(f"error: {error}", file=sys.stderr)
         return 2
     print(json.dumps(data, indent=2) if args.json else format_result(data))

@@ -24,6 +24,8 @@ from stable_baselines3.common.type_aliases import Schedule
 from stable_baselines3.dqn.policies import DQNPolicy, QNetwork
 from torch import nn
 
+from sb3_dqn_paper.errors import InvalidArgumentError
+
 
 class PaperCNN(BaseFeaturesExtractor):
     """
@@ -36,7 +38,7 @@ class PaperCNN(BaseFeaturesExtractor):
 
     def __init__(self, observation_space: spaces.Box, features_dim: int = 256, normalized_image: bool = False) -> None:
         if not is_image_space(observation_space, check_channels=False, normalized_image=normalized_image):
-            raise ValueError(
+            raise InvalidArgumentError(
                 "PaperCNN (CnnPolicy) needs image observations (a uint8 Box of shape (C, H, W) or (H, W, C)), "
                 f"got {observation_space}. Use 'MlpPolicy' for vector observations."
             )
@@ -158,6 +160,9 @@ class CnnPolicy(PaperDQNPolicy):
         optimizer_kwargs: dict[str, Any] | None = None,
         target_network: bool = False,
     ) -> None:
+        if not normalize_images and issubclass(features_extractor_class, PaperCNN):
+            # As SB3 does for NatureCNN: images already normalised may be float, so skip the uint8 check
+            features_extractor_kwargs = {"normalized_image": True, **(features_extractor_kwargs or {})}
         super().__init__(
             observation_space,
             action_space,

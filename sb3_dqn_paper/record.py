@@ -16,6 +16,7 @@ Usage: ``python -m sb3_dqn_paper.record MODEL.zip --env BreakoutNoFrameskip-v4 -
 """
 
 import argparse
+import io
 import os
 import sys
 from collections.abc import Sequence
@@ -24,7 +25,8 @@ from typing import Any
 
 import numpy as np
 
-from sb3_dqn_paper.errors import PaperDQNError
+from sb3_dqn_paper.atomic_io import atomic_write_files
+from sb3_dqn_paper.errors import InvalidArgumentError, PaperDQNError, RenderError
 from sb3_dqn_paper.evaluate import (
     PAPER_EVAL_EPSILON,
     EpsilonGreedy,
@@ -36,6 +38,7 @@ from sb3_dqn_paper.evaluate import (
     load_model,
     make_evaluation_env,
     parse_env_kwargs,
+    seed_argument,
 )
 
 #: The Atari 2600's frame rate (NTSC), in frames per second.
@@ -131,32 +134,33 @@ def record_frames(
 def _frame(env: Any) -> np.ndarray:
     image = env.get_images()[0]
     if image is None:
-        raise RuntimeError("The env rendered no RGB frame (render_mode is not 'rgb_array')")
+        raise RenderError("The env rendered no RGB frame (render_mode is not 'rgb_array')")
     return np.asarray(image, dtype=np.uint8)
 
 
 def write_gif(frames: Sequence[np.ndarray], path: str, duration_ms: int, overwrite: bool = False) -> None:
     """
-    Write RGB frames as a looping GIF, through a temporary file.
+    Write RGB frames as a looping GIF, atomically (a crash or a full disk leaves the previous file, or none).
 
     :param frames: ``(height, width, 3)`` uint8 frames, all of one size
     :param path: Destination ``.gif`` file
     :param duration_ms: Duration of each frame in milliseconds
     :param overwrite: Replace an existing file
     :raises ValueError: for no frames or frames of different sizes
-    :raises FileExistsError: if the file exists and ``overwrite`` is false
+    :raises OutputExistsError: if the file exists and ``overwrite`` is false
+    :raises SaveError: if the file cannot be written, naming it
     """
     from PIL import Image
 
     if not frames:
-        raise ValueError("no frames to write")
+        raise InvalidArgumentError("no frames to write")
     if len({frame.shape for frame in frames}) != 1:
-        raise ValueError(f"frames of different shapes: {sorted({frame.shape for frame in frames})}")
+        raise InvalidArgumentError(f"frames of different shapes: {sorted({frame.shape for frame in frames})}")
     check_output_path(path, overwrite)
     images = [Image.fromarray(frame) for frame in frames]
-    temporary = f"{path}.tmp{os.getpid()}.gif"
-    images[0].save(temporary, save_all=True, append_images=images[1:], duration=duration_ms, loop=0, optimize=False)
-    os.replace(temporary, path)
+    gif = io.BytesIO()
+    images[0].save(gif, format="GIF", save_all=True, append_images=images[1:], duration=duration_ms, loop=0, optimize=False)
+    atomic_write_files({path: gif.getvalue()})
 
 
 def make_parser() -> argparse.ArgumentParser:
@@ -172,7 +176,7 @@ def make_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--epsilon", type=float, default=PAPER_EVAL_EPSILON, help=f"random-action probability (default {PAPER_EVAL_EPSILON})"
     )
-    parser.add_argument("--seed", type=int, default=0, help="seed of the env and of the epsilon draws (default 0)")
+    parser.add_argument("--seed", type=seed_argument, default=0, help="seed of the env and of the epsilon draws (default 0)")
     parser.add_argument("--noop-max", type=int, default=30, help="max no-ops at the start of a game (Atari; default 30)")
     parser.add_argument("--until-game-end", action="store_true", help="stop when the first game ends")
     parser.add_argument(
@@ -193,7 +197,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = make_parser().parse_args(argv)
     try:
         if not args.out.lower().endswith(".gif"):
-            raise ValueError(f"--out must name a .gif file, got {args.out!r}")
+            raise InvalidArgumentError(f"--out must name a .gif file, got {args.out!r}")
         check_n_steps(args.steps)
         check_epsilon(args.epsilon)
         check_output_path(args.out, args.overwrite)

@@ -24,6 +24,7 @@ Reuses SB3's ``load_results`` / ``ts2xy``; matplotlib draws with the Agg backend
 
 import argparse
 import glob
+import io
 import json
 import os
 import re
@@ -35,6 +36,8 @@ from typing import Any
 
 import numpy as np
 
+from sb3_dqn_paper.atomic_io import atomic_write_files
+from sb3_dqn_paper.errors import InvalidArgumentError, MissingFileError, PaperDQNError
 from sb3_dqn_paper.evaluate import RESULT_FORMAT_VERSION, RESULT_KIND, format_score
 from sb3_dqn_paper.table1 import PaperGame, paper_game
 
@@ -100,11 +103,11 @@ def _read_monitor_env_id(path: str) -> str | None:
     with open(path) as file:
         first_line = file.readline()
     if not first_line.startswith("#"):
-        raise ValueError(f"{path} is not an SB3 Monitor file: its first line is not a '#{{...}}' header")
+        raise InvalidArgumentError(f"{path} is not an SB3 Monitor file: its first line is not a '#{{...}}' header")
     try:
         header = json.loads(first_line[1:])
     except json.JSONDecodeError as error:
-        raise ValueError(f"{path} has a damaged Monitor header: {error}") from error
+        raise InvalidArgumentError(f"{path} has a damaged Monitor header: {error}") from error
     env_id = header.get("env_id")
     return None if env_id in (None, "None", "") else str(env_id)
 
@@ -135,7 +138,9 @@ def load_monitor_run(folder: str, frame_skip: int | None = None) -> MonitorRun |
     files = sorted(get_monitor_files(folder))
     env_ids = {_read_monitor_env_id(path) for path in files} - {None}
     if len(env_ids) > 1:
-        raise ValueError(f"The Monitor files in {folder} come from different envs {sorted(env_ids)}; keep one run per folder")
+        raise InvalidArgumentError(
+            f"The Monitor files in {folder} come from different envs {sorted(env_ids)}; keep one run per folder"
+        )
     env_id = env_ids.pop() if env_ids else env_id_from_folder(folder)
     if env_id is None:
         warnings.warn(f"Skipping {folder}: its Monitor files name no env id and the folder name is not '<EnvId>_<run>'")
@@ -143,7 +148,7 @@ def load_monitor_run(folder: str, frame_skip: int | None = None) -> MonitorRun |
     try:
         data_frame = load_results(folder)
     except (AssertionError, ValueError, KeyError) as error:
-        raise ValueError(f"The Monitor files in {folder} could not be read: {error!r}") from error
+        raise InvalidArgumentError(f"The Monitor files in {folder} could not be read: {error!r}") from error
     if frame_skip is None:
         frame_skip = monitor_steps_per_agent_step(env_id)
     monitor_steps, scores = ts2xy(data_frame, X_TIMESTEPS)
@@ -167,12 +172,57 @@ def load_evaluation(path: str) -> dict[str, Any] | None:
     if not isinstance(data, dict) or data.get("kind") != RESULT_KIND:
         return None
     if data.get("format_version") != RESULT_FORMAT_VERSION:
-        raise ValueError(
+        raise InvalidArgumentError(
             f"{path} is an evaluation file of format version {data.get('format_version')}, "
             f"this tool reads version {RESULT_FORMAT_VERSION}"
         )
+    _check_evaluation_fields(data, path)
     data["file"] = path
     return data
+
+
+#: Fields of an evaluation result that the report reads, and their types (``None`` allowed for the summaries).
+_EVALUATION_FIELDS: dict[str, tuple[type, ...]] = {
+    "env_id": (str,),
+    "model_num_timesteps": (int,),
+    "n_episodes": (int,),
+    "protocol": (dict,),
+    "unclipped": (dict, type(None)),
+    "clipped": (dict, type(None)),
+}
+_PROTOCOL_FIELDS: dict[str, tuple[type, ...]] = {"n_steps": (int,), "seed": (int,), "epsilon": (int, float)}
+_SUMMARY_FIELDS = ("mean", "min", "max")
+
+
+def _check_evaluation_fields(data: dict[str, Any], path: str) -> None:
+    """
+    Refuse an evaluation result that lacks a field the report reads, naming the file and the field.
+
+    :param data: The parsed JSON
+    :param path: Its file
+    :raises InvalidArgumentError: for a missing field or one of the wrong type
+    """
+    problems = []
+    for name, types in _EVALUATION_FIELDS.items():
+        if name not in data:
+            problems.append(f"no '{name}'")
+        elif not isinstance(data[name], types) or isinstance(data[name], bool):
+            problems.append(f"'{name}' is {data[name]!r}")
+    if isinstance(data.get("protocol"), dict):
+        for name, types in _PROTOCOL_FIELDS.items():
+            if not isinstance(data["protocol"].get(name), types):
+                problems.append(f"'protocol.{name}' is {data['protocol'].get(name, 'missing')!r}")
+    for summary in ("unclipped", "clipped"):
+        if isinstance(data.get(summary), dict):
+            for name in _SUMMARY_FIELDS:
+                value = data[summary].get(name)
+                if isinstance(value, bool) or not isinstance(value, (int, float)):
+                    problems.append(f"'{summary}.{name}' is {data[summary].get(name, 'missing')!r}")
+    if problems:
+        raise InvalidArgumentError(
+            f"{path} is an evaluation file with missing or damaged fields: {'; '.join(problems)}. "
+            "Write it again with python -m sb3_dqn_paper.evaluate ... --out FILE"
+        )
 
 
 def collect_inputs(paths: Sequence[str], frame_skip: int | None = None) -> tuple[list[MonitorRun], list[dict[str, Any]]]:
@@ -188,7 +238,7 @@ def collect_inputs(paths: Sequence[str], frame_skip: int | None = None) -> tuple
     json_files: set[str] = set()
     for path in paths:
         if not os.path.exists(path):
-            raise FileNotFoundError(f"{path}: no such file or folder")
+            raise MissingFileError(f"{path}: no such file or folder")
         if os.path.isdir(path):
             for monitor_file in glob.glob(os.path.join(path, "**", "*monitor.csv"), recursive=True):
                 monitor_folders.add(os.path.dirname(monitor_file))
@@ -198,7 +248,7 @@ def collect_inputs(paths: Sequence[str], frame_skip: int | None = None) -> tuple
         elif path.endswith(".json"):
             json_files.add(path)
         else:
-            raise ValueError(f"{path} is neither a folder, a *.monitor.csv file nor an evaluation .json file")
+            raise InvalidArgumentError(f"{path} is neither a folder, a *.monitor.csv file nor an evaluation .json file")
     runs = [run for run in (load_monitor_run(folder, frame_skip) for folder in sorted(monitor_folders)) if run is not None]
     evaluations = [data for data in (load_evaluation(path) for path in sorted(json_files)) if data is not None]
     return runs, evaluations
@@ -221,7 +271,7 @@ def smooth(values: np.ndarray, window: int) -> np.ndarray:
     :return: The smoothed values, same length
     """
     if window < 1:
-        raise ValueError(f"the smoothing window must be at least 1 game, got {window}")
+        raise InvalidArgumentError(f"the smoothing window must be at least 1 game, got {window}")
     cumulative = np.concatenate([[0.0], np.cumsum(values, dtype=np.float64)])
     index = np.arange(1, len(values) + 1)
     start = np.maximum(index - window, 0)
@@ -275,7 +325,7 @@ def plot_env(
     :param env_id: Gymnasium id
     :param runs: Its training runs (may be empty)
     :param evaluations: Its evaluation results (may be empty)
-    :param path: PNG file to write
+    :param path: PNG file to write, or a binary file object
     :param window: Smoothing window in games; ``None`` for :func:`auto_window` of the shortest run
     """
     import matplotlib
@@ -309,8 +359,10 @@ def plot_env(
     figure.legend(handles, labels, loc="lower center", ncol=n_columns, fontsize=8, frameon=False)
     n_rows = -(-len(labels) // n_columns)
     figure.tight_layout(rect=(0, 0.035 * n_rows + 0.01, 1, 1))
-    figure.savefig(path)
-    plt.close(figure)
+    try:
+        figure.savefig(path, format="png")
+    finally:
+        plt.close(figure)
 
 
 def _draw_panel(
@@ -505,25 +557,29 @@ def write_report(
     :param window: Smoothing window in games; ``None`` for :func:`auto_window`
     :param frame_skip: Monitor steps per agent step; ``None`` for the paper's per-game value
     :return: The PNG paths and the Markdown text
-    :raises ValueError: when nothing is found, or for bad settings
+    :raises InvalidArgumentError: when nothing is found, or for bad settings
+    :raises SaveError: when a file cannot be written (then none of the report's files is changed)
     """
     if window is not None and window < 1:
-        raise ValueError(f"--window must be at least 1 game, got {window}")
+        raise InvalidArgumentError(f"--window must be at least 1 game, got {window}")
     if frame_skip is not None and frame_skip < 1:
-        raise ValueError(f"--frame-skip must be at least 1, got {frame_skip}")
+        raise InvalidArgumentError(f"--frame-skip must be at least 1, got {frame_skip}")
     runs, evaluations = collect_inputs(paths, frame_skip)
     if not runs and not evaluations:
-        raise ValueError(f"Found no *.monitor.csv file and no evaluation .json file under {', '.join(paths)}")
-    os.makedirs(out, exist_ok=True)
+        raise InvalidArgumentError(f"Found no *.monitor.csv file and no evaluation .json file under {', '.join(paths)}")
     run_groups = _group_runs(runs)
     eval_groups: dict[str, list[dict[str, Any]]] = {}
     for data in evaluations:
         eval_groups.setdefault(data["env_id"], []).append(data)
-    pngs = []
+    # Everything is drawn in memory first, then written together: a failure (e.g. a full disk) leaves the folder as
+    # it was, instead of a mix of old and new files and an empty PNG
+    files: dict[str, bytes] = {}
     for env_id in sorted(set(run_groups) | set(eval_groups)):
         png = os.path.join(out, f"{_env_file_name(env_id)}.png")
-        plot_env(env_id, run_groups.get(env_id, []), eval_groups.get(env_id, []), png, window)
-        pngs.append(png)
+        image = io.BytesIO()
+        plot_env(env_id, run_groups.get(env_id, []), eval_groups.get(env_id, []), image, window)
+        files[png] = image.getvalue()
+    pngs = list(files)
     sections = ["# Results against Table 1 of Mnih et al. (2013)", ""]
     if evaluations:
         sections += [
@@ -545,8 +601,8 @@ def write_report(
             "",
         ]
     markdown = "\n".join(sections)
-    with open(os.path.join(out, TABLE_FILE), "w") as file:
-        file.write(markdown)
+    files[os.path.join(out, TABLE_FILE)] = markdown.encode()
+    atomic_write_files(files)
     return pngs, markdown
 
 
@@ -578,7 +634,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = make_parser().parse_args(argv)
     try:
         pngs, markdown = write_report(args.paths, args.out, args.window, args.frame_skip)
-    except (ValueError, OSError) as error:
+    except (PaperDQNError, ValueError, OSError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     print(markdown)

@@ -24,6 +24,8 @@ from typing import Any
 
 import torch as th
 
+from sb3_dqn_paper.errors import InvalidArgumentError
+
 #: DeepMind's constant inside the square root, sized for a gradient summed over the minibatch.
 DEEPMIND_EPS = 0.01
 #: DeepMind's squared-gradient (and gradient) decay.
@@ -42,7 +44,7 @@ def deepmind_eps_for_mean_loss(batch_size: int, eps: float = DEEPMIND_EPS) -> fl
     :return: ``eps * (2 / batch_size) ** 2``
     """
     if batch_size <= 0:
-        raise ValueError(f"batch_size must be positive, got {batch_size}")
+        raise InvalidArgumentError(f"batch_size must be positive, got {batch_size}")
     return eps * (2.0 / batch_size) ** 2
 
 
@@ -65,11 +67,11 @@ class CenteredRMSprop(th.optim.Optimizer):
     ) -> None:
         # lr = 0 is allowed, as in torch.optim: rl-zoo3's enjoy/record_video load models with learning_rate 0
         if not lr >= 0.0:
-            raise ValueError(f"CenteredRMSprop: learning rate must be >= 0, got {lr}")
+            raise InvalidArgumentError(f"CenteredRMSprop: learning rate must be >= 0, got {lr}")
         if not 0.0 <= decay < 1.0:
-            raise ValueError(f"CenteredRMSprop: decay must be in [0, 1), got {decay}")
+            raise InvalidArgumentError(f"CenteredRMSprop: decay must be in [0, 1), got {decay}")
         if not eps > 0.0:
-            raise ValueError(f"CenteredRMSprop: eps must be positive, got {eps}")
+            raise InvalidArgumentError(f"CenteredRMSprop: eps must be positive, got {eps}")
         super().__init__(params, dict(lr=lr, decay=decay, eps=eps))
 
     @th.no_grad()

@@ -9,7 +9,7 @@ import torch as th
 from stable_baselines3 import DQN
 
 from sb3_dqn_paper import PaperDQN, make_paper_atari_env
-from sb3_dqn_paper.errors import InvalidModelFileError, NonFiniteLossError
+from sb3_dqn_paper.errors import InvalidModelFileError, NonFiniteLossError, UnknownEnvironmentError
 
 
 def test_continuous_action_space() -> None:
@@ -59,7 +59,8 @@ def test_bad_hyperparameters(kwargs: dict, message: str, monkeypatch: pytest.Mon
 def test_unknown_env_id() -> None:
     with pytest.raises(ValueError, match="Unknown environment id 'NoSuchGameNoFrameskip-v4'"):
         make_paper_atari_env("NoSuchGameNoFrameskip-v4")
-    with pytest.raises(gym.error.Error, match="NoSuchEnv"):
+    # one error family: an unknown id given to PaperDQN is a PaperDQNError (and a ValueError), not gymnasium's NameNotFound
+    with pytest.raises(UnknownEnvironmentError, match="Unknown environment id 'NoSuchEnv-v0'"):
         PaperDQN("MlpPolicy", "NoSuchEnv-v0")
 
 

@@ -81,7 +81,9 @@ def test_divergent_trial_is_pruned_not_fatal(tmp_path: Path) -> None:
     )
     assert manager.setup_experiment() is None
     diverging = {
-        "learning_rate": float("inf"),  # outside the sampled range: the first update makes the weights non-finite
+        # outside the sampled range: the first updates make the weights, then the loss, non-finite (an infinite
+        # learning rate is refused by PaperDQN before training)
+        "learning_rate": 1e30,
         "one_minus_rmsprop_decay": 0.05,
         "rmsprop_eps_summed": 0.01,
         "one_minus_gamma": 0.01,

@@ -11,6 +11,8 @@ from typing import Any
 
 import yaml
 
+from sb3_dqn_paper.errors import InvalidArgumentError, MissingFileError
+
 #: Name under which the algorithm is registered with rl-zoo3, and the stem of its hyperparameter file.
 ALGO_NAME = "paper_dqn"
 
@@ -31,7 +33,7 @@ def default_hyperparams_path() -> Path:
     # Only trust the top-level copy inside this project's own checkout, never a stray folder in site-packages
     if (source_tree / "pyproject.toml").is_file() and in_source_tree.is_file():
         return in_source_tree
-    raise FileNotFoundError(
+    raise MissingFileError(
         f"sb3-dqn-paper: {ALGO_NAME}.yml is missing (looked for {packaged} and {in_source_tree}). "
         "Reinstall the package, or pass a hyperparameter file to rl-zoo3 with -conf."
     )
@@ -49,5 +51,5 @@ def load_hyperparams(path: str | Path | None = None) -> dict[str, dict[str, Any]
     with open(path) as file:
         content = yaml.safe_load(file)
     if not isinstance(content, dict) or not all(isinstance(entry, dict) for entry in content.values()):
-        raise ValueError(f"{path} must map env ids to dicts of hyperparameters, as rl-zoo3 expects")
+        raise InvalidArgumentError(f"{path} must map env ids to dicts of hyperparameters, as rl-zoo3 expects")
     return content

@@ -13,6 +13,7 @@ import importlib
 import inspect
 import os
 import re
+import sys
 from collections.abc import Callable
 from types import ModuleType
 from typing import Any
@@ -136,7 +137,8 @@ def register_experiment_manager(exp_manager_module: ModuleType) -> None:
 
 def _wrap_init(original_init: Callable[..., None]) -> Callable[..., None]:
     """
-    ``ExperimentManager.__init__`` for ``paper_dqn``: the package's hyperparameter file, and ``-i`` given a folder.
+    ``ExperimentManager.__init__`` for ``paper_dqn``: the package's hyperparameter file, ``-i`` given a folder, and
+    ``-i ""`` on the command line refused (it would silently start a new run).
 
     :param original_init: rl-zoo3's ``__init__``
     :return: The wrapper
@@ -150,6 +152,10 @@ def _wrap_init(original_init: Callable[..., None]) -> Callable[..., None]:
         if is_paper_dqn and not bound.arguments.get("config"):
             bound.arguments["config"] = str(default_hyperparams_path())
         trained_agent = bound.arguments.get("trained_agent") or ""
+        if is_paper_dqn and not trained_agent:
+            from sb3_dqn_paper.zoo.resume import refuse_empty_trained_agent
+
+            refuse_empty_trained_agent(sys.argv)
         if is_paper_dqn and os.path.isdir(trained_agent):
             from sb3_dqn_paper.zoo.resume import newest_checkpoint_in
 

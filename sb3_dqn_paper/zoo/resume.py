@@ -52,14 +52,52 @@ def newest_checkpoint_in(folder: str | os.PathLike) -> pathlib.Path:
     The newest usable checkpoint in a folder, over both file name prefixes (``rl_model_`` and ``paper_dqn_``).
 
     :param folder: A run folder (``--save-freq``) or a ``PaperCheckpointCallback`` folder
-    :return: Its path (the highest step count; damaged files are skipped with a warning)
+    :return: Its path (the highest step count; files that fail :func:`~sb3_dqn_paper.checkpoint.verify_checkpoint` are
+        skipped with a warning)
     :raises CheckpointError: if the folder holds no usable checkpoint
     """
-    found = [path for prefix in CHECKPOINT_PREFIXES if (path := latest_checkpoint(folder, prefix)) is not None]
+    # Every entry's CRC is checked: a damaged newest file is skipped (with a warning naming it), not resumed from
+    found = [path for prefix in CHECKPOINT_PREFIXES if (path := latest_checkpoint(folder, prefix, verify=True)) is not None]
     if not found:
         names = " or ".join(f"{prefix}_<steps>_steps.zip" for prefix in CHECKPOINT_PREFIXES)
         raise CheckpointError(f"-i/--trained-agent {folder} is a folder without a usable checkpoint named {names}")
     return max(found, key=lambda path: read_checkpoint_meta(path)["num_timesteps"])
+
+
+#: Command-line spellings of rl-zoo3's ``--trained-agent`` option.
+TRAINED_AGENT_OPTIONS = ("-i", "--trained-agent")
+
+
+def empty_trained_agent_given(argv: list[str]) -> bool:
+    """
+    Whether a command line passes ``-i``/``--trained-agent`` an empty value, e.g. ``-i "$(... --latest FOLDER)"``
+    when ``--latest`` found no checkpoint. rl-zoo3 treats ``-i ""`` as no ``-i`` at all and starts a new run from step 0.
+
+    :param argv: The command line (``sys.argv``)
+    :return: True if one of the option's values is empty (or blank)
+    """
+    for index, argument in enumerate(argv):
+        if argument in TRAINED_AGENT_OPTIONS and index + 1 < len(argv) and not argv[index + 1].strip():
+            return True
+        if argument.startswith("--trained-agent=") and not argument.partition("=")[2].strip():
+            return True
+    return False
+
+
+def refuse_empty_trained_agent(argv: list[str]) -> None:
+    """
+    Stop a ``paper_dqn`` run whose command line gave ``-i`` an empty path, before anything is built.
+
+    :param argv: The command line (``sys.argv``)
+    :raises CheckpointError: if :func:`empty_trained_agent_given`
+    """
+    if empty_trained_agent_given(argv):
+        raise CheckpointError(
+            "-i/--trained-agent was given an empty path, so rl-zoo3 would start a new run from step 0 instead of "
+            'resuming. This happens when -i "$(python -m sb3_dqn_paper.checkpoint --latest FOLDER)" finds no usable '
+            "checkpoint in FOLDER (check the folder name; --latest names what it skipped). To start a new run on "
+            "purpose, leave -i out."
+        )
 
 
 def load_for_resume(
