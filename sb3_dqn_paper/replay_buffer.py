@@ -88,6 +88,7 @@ both, where SB3 only warns. The CPU arrays come from ``np.zeros``, whose pages t
 the resident memory grows with the number of transitions stored.
 """
 
+import functools
 import math
 import warnings
 from collections.abc import Callable
@@ -122,9 +123,11 @@ COMPRESSION_EXTRA = "pip install 'sb3-dqn-paper[compression]'"
 BYTES_OBJECT_OVERHEAD = 33 + 8
 
 
+@functools.cache
 def frame_codec(name: str) -> tuple[Callable[[Any], bytes], Callable[[bytes, int], bytes]]:
     """
-    The compress and decompress functions of a frame codec (the package is imported here).
+    The compress and decompress functions of a frame codec (the package is imported here), one pair per process:
+    the codec's contexts (a few MB for zstd) are allocated once, not per buffer.
 
     :param name: ``"zstd"`` (zstandard, level 1) or ``"lz4"`` (lz4 block format, fast mode)
     :return: ``compress(buffer) -> bytes`` and ``decompress(data, raw_size) -> bytes``
