@@ -141,9 +141,9 @@ def frame_codec(name: str) -> tuple[Callable[[Any], bytes], Callable[[bytes, int
         if name == "zstd":
             import zstandard
 
-            compressor = zstandard.ZstdCompressor(level=1, write_content_size=False)
+            compressor = zstandard.ZstdCompressor(level=1)  # with the content size: one-shot decompression
             decompressor = zstandard.ZstdDecompressor()
-            return compressor.compress, lambda data, size: decompressor.decompress(data, max_output_size=size)
+            return compressor.compress, lambda data, size: decompressor.decompress(data)
         import lz4.block
 
         def compress_lz4(buffer: Any) -> bytes:
@@ -501,7 +501,9 @@ class FrameStackReplayBuffer(ReplayBuffer):
         """A frame compressed, or its raw bytes when compression does not make it smaller."""
         frame = np.ascontiguousarray(frame)
         data = self._codec[0](frame)
-        return data if len(data) < self.frame_nbytes else frame.tobytes()
+        # A copy of exactly its size: codecs write into a worst-case-sized buffer and shrink it, which leaves the
+        # allocation (about the raw frame's size) fragmented; copying frees that buffer for the next frame.
+        return bytes(memoryview(data)) if len(data) < self.frame_nbytes else frame.tobytes()
 
     def _decode(self, slots: np.ndarray) -> np.ndarray:
         """The frames in ``slots`` (1-D), decompressed once each: shape (len(slots), *frame_shape)."""
