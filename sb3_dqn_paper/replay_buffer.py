@@ -86,6 +86,18 @@ for evaluation costs no memory. Before allocating, the buffer compares its needs
 or ``/proc/meminfo``; ``torch.cuda.mem_get_info`` for a GPU store) and raises :class:`InsufficientMemoryError` naming
 both, where SB3 only warns. The CPU arrays come from ``np.zeros``, whose pages the OS commits only when written, so
 the resident memory grows with the number of transitions stored.
+
+Compressed frames (``compression="zstd"`` or ``"lz4"``)
+--------------------------------------------------------
+Everything above holds, with one change: ``frames`` is a numpy object array of ``bytes``, one per frame slot (``None``
+until written), each frame compressed once when it is stored (zstandard level 1, or lz4's block format) and kept raw
+when compression would not make it smaller; so no frame can overflow a slot, whatever its content. ``sample``
+decompresses each frame the minibatch needs once (``obs`` and ``next_obs`` share ``K - 1`` frames) into one array and
+gathers the stacks from it. A frame then costs its compressed size plus about :data:`BYTES_OBJECT_OVERHEAD` bytes
+(the ``bytes`` object's header and the allocator's rounding) plus its 8-byte pointer and 1 byte of history; the row
+data is unchanged. The frames stay on the CPU. ``memory_plan`` gives an estimate for the compressed frames (the codec's
+fraction of the raw size in :data:`COMPRESSION_CODECS`), which the memory check before allocation uses and names as
+an estimate; ``memory_usage`` gives the actual bytes.
 """
 
 import functools

@@ -291,10 +291,12 @@ def run_one(args: argparse.Namespace) -> dict[str, Any]:
     for _ in range(min(50, args.batches)):  # warm-up
         buffer.sample(args.batch_size)
     times = np.empty(args.batches)
+    cpu_start = time.process_time()
     for i in range(args.batches):
         start = time.perf_counter()
         buffer.sample(args.batch_size)
         times[i] = time.perf_counter() - start
+    cpu_seconds = time.process_time() - cpu_start
     result = {
         "buffer": args.child,
         "transitions": transitions_stored,
@@ -304,6 +306,8 @@ def run_one(args: argparse.Namespace) -> dict[str, Any]:
         "add_us": 1e6 * add_seconds / n_steps,
         "sample_median_us": 1e6 * float(np.median(times)),
         "sample_mean_us": 1e6 * float(np.mean(times)),
+        # CPU time of this process: on a shared machine, less disturbed by other processes than wall time
+        "sample_cpu_us": 1e6 * cpu_seconds / args.batches,
     }
     if hasattr(buffer, "valid_mask"):
         result["valid_fraction"] = float(buffer.valid_mask().sum() / transitions_stored)
@@ -323,7 +327,7 @@ def format_table(results: list[dict[str, Any]]) -> str:
     """The results side by side, one row per buffer."""
     header = (
         f"{'buffer':<40} {'bytes/transition (RSS)':>23} {'(arrays)':>10} "
-        f"{'sample() median':>16} {'mean':>9} {'add()/step':>11} {'valid rows':>11} {'episodes':>9}"
+        f"{'sample() median':>16} {'mean':>9} {'CPU':>9} {'add()/step':>11} {'valid rows':>11} {'episodes':>9}"
     )
     lines = [header, "-" * len(header)]
     for result in results:
@@ -332,6 +336,7 @@ def format_table(results: list[dict[str, Any]]) -> str:
         lines.append(
             f"{BUFFERS[result['buffer']]:<40} {result['rss_bytes'] / n:>23,.0f} {result['array_bytes'] / n:>10,.0f} "
             f"{result['sample_median_us']:>13,.0f} us {result['sample_mean_us']:>6,.0f} us "
+            f"{result['sample_cpu_us']:>6,.0f} us "
             f"{result['add_us']:>8,.1f} us {valid:>11} {result['episodes']:>9,}"
         )
     return "\n".join(lines)
@@ -339,36 +344,36 @@ def format_table(results: list[dict[str, Any]]) -> str:
 
 def format_summary(per_game: dict[str, list[dict[str, Any]]]) -> str:
     """
-    One row per game: bytes per transition (RSS growth) and sample() median of every buffer, then the mean.
+    One row per game: bytes per transition (RSS growth) and sample() CPU time of every buffer, then the mean.
 
     :param per_game: Game -> the results of its buffers
     :return: The table
     """
     names = [result["buffer"] for result in next(iter(per_game.values()))]
     header = f"{'game':<26}" + "".join(f" {name + ' B/tr':>22}" for name in names)
-    header += "".join(f" {name + ' sample':>22}" for name in names)
+    header += "".join(f" {name + ' sample CPU':>25}" for name in names)
     lines = [header, "-" * len(header)]
     rows = []
     for game, results in per_game.items():
         by_name = {result["buffer"]: result for result in results}
         row = [by_name[name]["rss_bytes"] / by_name[name]["transitions"] for name in names]
-        row += [by_name[name]["sample_median_us"] for name in names]
+        row += [by_name[name]["sample_cpu_us"] for name in names]
         rows.append(row)
         lines.append(
             f"{game:<26}"
             + "".join(f" {value:>22,.0f}" for value in row[: len(names)])
-            + "".join(f" {value:>19,.0f} us" for value in row[len(names) :])
+            + "".join(f" {value:>22,.0f} us" for value in row[len(names) :])
         )
     mean = np.mean(rows, axis=0)
     lines.append(
         f"{'mean':<26}"
         + "".join(f" {value:>22,.0f}" for value in mean[: len(names)])
-        + "".join(f" {value:>19,.0f} us" for value in mean[len(names) :])
+        + "".join(f" {value:>22,.0f} us" for value in mean[len(names) :])
     )
     return "\n".join(lines)
 
 
-def train_speed(args: argparse.Namespace) -> dict[str, float]:
+def train_speed(args: argparse.Namespace) -> dict[str, dict[str, float]]:
     """
     Agent steps per second of PaperDQN on Breakout with each FrameStackReplayBuffer variant, in one process.
 
@@ -377,7 +382,7 @@ def train_speed(args: argparse.Namespace) -> dict[str, float]:
     that load from other processes hits them alike.
 
     :param args: ``--train-steps``, ``--train-segment``, ``--buffers``, ``--seed``
-    :return: Buffer name -> agent steps per second over the timed segments
+    :return: Buffer name -> agent steps per second of wall time and of this process's CPU time, over the timed segments
     """
     import torch as th
 
@@ -402,15 +407,17 @@ def train_speed(args: argparse.Namespace) -> dict[str, float]:
         )
         models[name].learn(1_100)  # fills learning_starts and takes the first updates
     seconds = dict.fromkeys(names, 0.0)
+    cpu_seconds = dict.fromkeys(names, 0.0)
     steps = dict.fromkeys(names, 0)
     rounds = max(1, args.train_steps // args.train_segment)
     for round_index in range(rounds):
         for name in names if round_index % 2 == 0 else names[::-1]:
-            start = time.perf_counter()
+            start, cpu_start = time.perf_counter(), time.process_time()
             models[name].learn(args.train_segment, reset_num_timesteps=False)
             seconds[name] += time.perf_counter() - start
+            cpu_seconds[name] += time.process_time() - cpu_start
             steps[name] += args.train_segment
-    return {name: steps[name] / seconds[name] for name in names}
+    return {name: {"wall": steps[name] / seconds[name], "cpu": steps[name] / cpu_seconds[name]} for name in names}
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -512,7 +519,7 @@ def main(argv: list[str] | None = None) -> None:
             per_game[game] = run_buffers(args, [*argv, "--env", game], playback)  # the last --env wins
             print(format_table(per_game[game]), flush=True)
     if len(games) > 1:
-        print("\nBytes per transition (resident memory growth) and sample() median, per game:")
+        print("\nBytes per transition (resident memory growth) and CPU time per sample(), per game:")
         print(format_summary(per_game))
     speeds = train_speed(args) if args.train_steps else None
     if speeds is not None:
@@ -521,7 +528,7 @@ def main(argv: list[str] | None = None) -> None:
             f"segments of {args.train_segment} alternating:"
         )
         for name, speed in speeds.items():
-            print(f"  {BUFFERS[name]:<40} {speed:8.1f} agent steps/s")
+            print(f"  {BUFFERS[name]:<40} {speed['wall']:8.1f} agent steps/s, {speed['cpu']:8.1f} per CPU second")
     if args.json:
         with open(args.json, "w") as file:
             json.dump({"per_game": per_game, "train_steps_per_second": speeds}, file, indent=2)
