@@ -468,6 +468,7 @@ class FrameStackReplayBuffer(ReplayBuffer):
         frame_count = self.n_envs * self.frame_slots + 1
         if self.compression is not None:
             self._codec = frame_codec(self.compression)
+            self._scratch: dict[str, np.ndarray] = {}
             self.frames = np.empty(frame_count, dtype=object)  # None: not written yet
             zero_frame = self._encode(np.zeros(self.frame_shape, dtype=np.uint8))
             self.frames[frame_count - 1] = zero_frame
@@ -521,8 +522,15 @@ class FrameStackReplayBuffer(ReplayBuffer):
         """The frames in ``slots`` (1-D), decompressed once each: shape (len(slots), *frame_shape)."""
         unique, inverse = np.unique(slots, return_inverse=True)
         size, decompress = self.frame_nbytes, self._codec[1]
-        data = b"".join([blob if len(blob) == size else decompress(blob, size) for blob in self.frames[unique]])
-        return np.frombuffer(data, dtype=np.uint8).reshape(len(unique), *self.frame_shape)[inverse.ravel()]
+        # Decompressed into a scratch array kept between calls (joining the bytes instead costs 4x more on Linux:
+        # a fresh megabyte-sized buffer per call is mapped and page-faulted every time); a dict, so that it is no
+        # buffer array (memory_usage, comparisons of the arrays)
+        scratch = self._scratch.get("frames")
+        if scratch is None or len(scratch) < len(unique):
+            scratch = self._scratch["frames"] = np.empty((len(unique), size), dtype=np.uint8)
+        for row, blob in enumerate(self.frames[unique]):
+            scratch[row] = np.frombuffer(blob if len(blob) == size else decompress(blob, size), dtype=np.uint8)
+        return scratch[: len(unique)][inverse.ravel()].reshape(len(slots), *self.frame_shape)
 
     def _append_frame(self, env: int, frame: np.ndarray, history: int) -> int:
         number = int(self.frames_written[env])
@@ -756,6 +764,7 @@ class FrameStackReplayBuffer(ReplayBuffer):
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
         state.pop("_codec", None)  # functions of the codec's package, rebuilt on load
+        state.pop("_scratch", None)
         if self.frames_are_tensor:
             # Saved as a numpy array, so that a file written on a GPU machine loads anywhere
             state["frames"] = self.frames.cpu().numpy()  # type: ignore[union-attr]
@@ -768,6 +777,7 @@ class FrameStackReplayBuffer(ReplayBuffer):
         self.__dict__.update(state)
         if self.compression is not None and self.allocated:
             self._codec = frame_codec(self.compression)
+            self._scratch = {}
         if device is None:
             return
         frames_device = th.device(device)
