@@ -392,8 +392,8 @@ class FrameStackReplayBuffer(ReplayBuffer):
         Bytes this buffer holds now, by array (after allocation; see :meth:`memory_plan`).
 
         With ``compression``, ``"compressed_frames"`` is the sum of the compressed frames' sizes plus
-        :data:`BYTES_OBJECT_OVERHEAD` per frame (the allocator's rounding is an average, so this is within a few
-        bytes per frame of the resident memory they take).
+        :data:`BYTES_OBJECT_OVERHEAD` per frame (the allocator's rounding taken as an average). The scratch array
+        that ``sample`` decompresses into (``2 * batch_size * frame_stack`` frames at most) is not counted.
 
         :return: Array name -> bytes
         """
