@@ -277,6 +277,8 @@ def save_checkpoint(
         "env_attributes_not_saved": [] if env_state is None else env_state["skipped"],
         "replay_buffer": None if buffer is None else _type_name(buffer),
         "replay_buffer_transitions": None if buffer is None else int(buffer.size()) * int(buffer.n_envs),
+        # memory that unpickling takes beyond the entry's size (compressed frames: one bytes object each)
+        "replay_buffer_load_overhead_bytes": int(getattr(buffer, "unpickle_overhead_bytes", lambda: 0)()),
     }
     rng_state = get_rng_state(model)
     with atomic_write(path) as file:
@@ -521,7 +523,8 @@ def _load_checkpoint_file(
     except InvalidModelFileError as error:
         raise DamagedCheckpointError(f"{path} holds a model that cannot be loaded: {error}") from error
     # Read after the model, whose new (still untouched, so not yet resident) buffer is then replaced
-    buffer = _read_replay_buffer(path) if load_replay_buffer and meta.get("replay_buffer") else None
+    overhead = int(meta.get("replay_buffer_load_overhead_bytes") or 0)
+    buffer = _read_replay_buffer(path, overhead) if load_replay_buffer and meta.get("replay_buffer") else None
     if buffer is not None:
         try:
             check_replay_buffer(model, buffer, f"the replay buffer in {path}")
@@ -581,14 +584,14 @@ class _StoredEntryReader(io.RawIOBase):
         return count
 
 
-def _read_replay_buffer(path: pathlib.Path) -> Any:
-    """Unpickle the replay buffer entry, after checking that there is memory for it."""
+def _read_replay_buffer(path: pathlib.Path, overhead: int = 0) -> Any:
+    """Unpickle the replay buffer entry, after checking that there is memory for it (its size plus ``overhead``)."""
     try:
         with zipfile.ZipFile(path) as archive:
             info = archive.getinfo(REPLAY_BUFFER_ENTRY)
         stored = info.compress_type == zipfile.ZIP_STORED
         # Through zipfile's decompressor the bytes exist twice while an array is being filled
-        _check_memory_for(info.file_size * (1 if stored else 2), f"the replay buffer in {path}")
+        _check_memory_for(info.file_size * (1 if stored else 2) + overhead, f"the replay buffer in {path}")
         with open(path, "rb") as file:
             if stored:
                 with io.BufferedReader(_StoredEntryReader(file, info), buffer_size=1 << 20) as entry:

@@ -86,10 +86,24 @@ for evaluation costs no memory. Before allocating, the buffer compares its needs
 or ``/proc/meminfo``; ``torch.cuda.mem_get_info`` for a GPU store) and raises :class:`InsufficientMemoryError` naming
 both, where SB3 only warns. The CPU arrays come from ``np.zeros``, whose pages the OS commits only when written, so
 the resident memory grows with the number of transitions stored.
+
+Compressed frames (``compression="zstd"`` or ``"lz4"``)
+--------------------------------------------------------
+Everything above holds, with one change: ``frames`` is a numpy object array of ``bytes``, one per frame slot (``None``
+until written), each frame compressed once when it is stored (zstandard level 1, or lz4's block format) and kept raw
+when compression would not make it smaller; so no frame can overflow a slot, whatever its content. ``sample``
+decompresses each frame the minibatch needs once (``obs`` and ``next_obs`` share ``K - 1`` frames) into one array and
+gathers the stacks from it. A frame then costs its compressed size plus about :data:`BYTES_OBJECT_OVERHEAD` bytes
+(the ``bytes`` object's header and the allocator's rounding) plus its 8-byte pointer and 1 byte of history; the row
+data is unchanged. The frames stay on the CPU. ``memory_plan`` gives an estimate for the compressed frames (the codec's
+fraction of the raw size in :data:`COMPRESSION_CODECS`), which the memory check before allocation uses and names as
+an estimate; ``memory_usage`` gives the actual bytes.
 """
 
+import functools
 import math
 import warnings
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -109,6 +123,50 @@ DEFAULT_EXTRA_FRAME_FRACTION = 0.003
 GPU_HEADROOM_BYTES = 2 * 1024**3
 #: Rejection rounds after which ``sample`` gives up (only reachable when almost no row is valid).
 MAX_REJECTION_ROUNDS = 1000
+#: Frame codecs of ``compression``: the package each needs, and the compressed size the memory check assumes, as a
+#: fraction of the raw frame (the worst of the seven Table 1 games played at random, 84x84 frames, rounded up:
+#: Qbert, 1,330 bytes with zstd level 1 and 1,901 with lz4; see docs). Frames that compress worse take up to their
+#: raw size, never more (they are then stored raw).
+COMPRESSION_CODECS = {"zstd": ("zstandard", 0.2), "lz4": ("lz4", 0.28)}
+#: Install hint named in the error when a codec's package is missing.
+COMPRESSION_EXTRA = "pip install 'sb3-dqn-paper[compression]'"
+#: Bytes CPython spends on one ``bytes`` object besides its payload: its header (``sys.getsizeof(b"")``) and about
+#: 8 bytes of allocator rounding on average. The 8-byte pointer to it is counted in the frame array.
+BYTES_OBJECT_OVERHEAD = 33 + 8
+
+
+@functools.cache
+def frame_codec(name: str) -> tuple[Callable[[Any], bytes], Callable[[bytes, int], bytes]]:
+    """
+    The compress and decompress functions of a frame codec (the package is imported here), one pair per process:
+    the codec's contexts (a few MB for zstd) are allocated once, not per buffer.
+
+    :param name: ``"zstd"`` (zstandard, level 1) or ``"lz4"`` (lz4 block format, fast mode)
+    :return: ``compress(buffer) -> bytes`` and ``decompress(data, raw_size) -> bytes``
+    :raises ValueError: for an unknown codec
+    :raises ImportError: naming the extra to install when the codec's package is missing
+    """
+    if name not in COMPRESSION_CODECS:
+        raise ValueError(f"compression must be None or one of {sorted(COMPRESSION_CODECS)}, got {name!r}")
+    package = COMPRESSION_CODECS[name][0]
+    try:
+        if name == "zstd":
+            import zstandard
+
+            compressor = zstandard.ZstdCompressor(level=1)  # with the content size: one-shot decompression
+            decompressor = zstandard.ZstdDecompressor()
+            return compressor.compress, lambda data, size: decompressor.decompress(data)
+        import lz4.block
+
+        def compress_lz4(buffer: Any) -> bytes:
+            return lz4.block.compress(buffer, store_size=False)
+
+        return compress_lz4, lambda data, size: lz4.block.decompress(data, uncompressed_size=size)
+    except ImportError as error:
+        raise ImportError(
+            f"FrameStackReplayBuffer(compression={name!r}) needs the {package} package, which is not installed: "
+            f"{COMPRESSION_EXTRA} (or pip install {package}), or use compression=None."
+        ) from error
 
 
 def frame_stack_layout(
@@ -235,6 +293,9 @@ class FrameStackReplayBuffer(ReplayBuffer):
     :param extra_frame_fraction: Spare frame slots, as a fraction of the rows, for the extra frame each episode needs;
         the default keeps 84x84 stacks under 7,100 bytes per transition. More slots keep more of the oldest rows valid
         in games with short episodes
+    :param compression: ``None`` (frames stored raw, in one array), ``"zstd"`` or ``"lz4"``: each frame is compressed
+        once when stored (a ``bytes`` object of its own size, so no frame can overflow a slot) and decompressed when a
+        minibatch is built. Needs the ``compression`` extra. The frames then live on the CPU
     """
 
     def __init__(
@@ -250,6 +311,7 @@ class FrameStackReplayBuffer(ReplayBuffer):
         channels_order: str | None = None,
         storage_device: th.device | str = "auto",
         extra_frame_fraction: float = DEFAULT_EXTRA_FRAME_FRACTION,
+        compression: str | None = None,
     ) -> None:
         if optimize_memory_usage:
             raise ValueError(
@@ -262,6 +324,13 @@ class FrameStackReplayBuffer(ReplayBuffer):
             raise ValueError(f"extra_frame_fraction must be >= 0, got {extra_frame_fraction}")
         if buffer_size < 1 or n_envs < 1:
             raise ValueError(f"buffer_size and n_envs must be positive, got {buffer_size} and {n_envs}")
+        if compression is not None:
+            frame_codec(compression)  # unknown codec or missing package: fail now, before any work
+            if storage_device != "auto" and th.device(storage_device).type != "cpu":
+                raise ValueError(
+                    f"compression={compression!r} keeps the compressed frames on the CPU; storage_device="
+                    f"{storage_device!r} is for raw frames. Pass storage_device='cpu' (or 'auto'), or compression=None."
+                )
         self.channels_first, self.frame_shape = frame_stack_layout(observation_space, int(frame_stack), channels_order)
         # ReplayBuffer.__init__ would allocate the two full observation arrays this class exists to avoid,
         # so only the base class is initialised and ReplayBuffer's attributes are set here.
@@ -273,6 +342,7 @@ class FrameStackReplayBuffer(ReplayBuffer):
         self.channels_order = channels_order
         self.storage_device = storage_device if storage_device == "auto" else th.device(storage_device)
         self.extra_frame_fraction = float(extra_frame_fraction)
+        self.compression = compression
         self.frame_slots = self.buffer_size + 2 * self.frame_stack + math.ceil(self.extra_frame_fraction * self.buffer_size)
         self.action_dtype = np.dtype(self._maybe_cast_dtype(action_space.dtype))
         self.stored_action_dtype = compact_action_dtype(action_space, self.action_dtype)
@@ -286,12 +356,22 @@ class FrameStackReplayBuffer(ReplayBuffer):
         """
         Bytes of every array this buffer allocates (nothing is allocated by this call).
 
+        With ``compression``, ``"frames"`` is the array of pointers to the compressed frames (exact) and
+        ``"compressed_frames_estimate"`` an estimate of the compressed frames once every slot is written: each at
+        the codec's fraction of the raw size in :data:`COMPRESSION_CODECS` plus :data:`BYTES_OBJECT_OVERHEAD`.
+        :meth:`memory_usage` gives the actual bytes.
+
         :return: Array name -> bytes
         """
         rows = self.buffer_size * self.n_envs
         slots = self.frame_slots * self.n_envs
+        if self.compression is None:
+            frames = {"frames": (slots + 1) * self.frame_nbytes}
+        else:
+            per_frame = math.ceil(COMPRESSION_CODECS[self.compression][1] * self.frame_nbytes) + BYTES_OBJECT_OVERHEAD
+            frames = {"frames": (slots + 1) * 8, "compressed_frames_estimate": slots * per_frame}
         return {
-            "frames": (slots + 1) * int(np.prod(self.frame_shape)),
+            **frames,
             "frame_history": slots,
             "frame_index": rows * 8,
             "next_offset": rows,
@@ -302,7 +382,44 @@ class FrameStackReplayBuffer(ReplayBuffer):
             "last_next_obs": self.n_envs * int(np.prod(self.obs_shape)),
         }
 
+    @property
+    def frame_nbytes(self) -> int:
+        """Bytes of one raw frame."""
+        return int(np.prod(self.frame_shape))
+
+    def memory_usage(self) -> dict[str, int]:
+        """
+        Bytes this buffer holds now, by array (after allocation; see :meth:`memory_plan`).
+
+        With ``compression``, ``"compressed_frames"`` is the sum of the compressed frames' sizes plus
+        :data:`BYTES_OBJECT_OVERHEAD` per frame (the allocator's rounding taken as an average). The scratch array
+        that ``sample`` decompresses into (``2 * batch_size * frame_stack`` frames at most) is not counted.
+
+        :return: Array name -> bytes
+        """
+        if not self.allocated:
+            return {}
+        usage = {name: int(value.nbytes) for name, value in vars(self).items() if isinstance(value, np.ndarray)}
+        if self.compression is not None:
+            usage["compressed_frames"] = self.compressed_payload_bytes + self.compressed_frame_count * BYTES_OBJECT_OVERHEAD
+        return usage
+
+    def unpickle_overhead_bytes(self) -> int:
+        """
+        Memory that loading this buffer's pickle takes beyond the pickle's size (for the checkpoint's memory check).
+
+        Raw frames load into arrays of the pickled size. Compressed frames each become a ``bytes`` object
+        (:data:`BYTES_OBJECT_OVERHEAD`) plus a pointer in the frame array and one in the list numpy unpickles it from.
+
+        :return: Bytes
+        """
+        if self.compression is None or not self.allocated:
+            return 0
+        return self.compressed_frame_count * (BYTES_OBJECT_OVERHEAD + 16)
+
     def _choose_storage_device(self, frame_bytes: int) -> th.device:
+        if self.compression is not None:
+            return th.device("cpu")
         if self.storage_device != "auto":
             device = self.storage_device
             assert isinstance(device, th.device)
@@ -334,13 +451,30 @@ class FrameStackReplayBuffer(ReplayBuffer):
         host_bytes = sum(plan.values()) - (plan["frames"] if frames_device.type != "cpu" else 0)
         available = available_memory_bytes()
         if host_bytes > available:
+            estimate = ""
+            if self.compression is not None:
+                fraction = COMPRESSION_CODECS[self.compression][1]
+                raw = self.n_envs * self.frame_slots * (self.frame_nbytes + BYTES_OBJECT_OVERHEAD)
+                estimate = (
+                    f" (an estimate: {self.compression}-compressed frames taken at {fraction:.0%} of their raw size, "
+                    f"the worst of the seven Table 1 games played at random; frames that compress worse take up to "
+                    f"{_bytes(raw)})"
+                )
             raise InsufficientMemoryError(
                 f"FrameStackReplayBuffer of {self.buffer_size * self.n_envs:,} transitions "
                 f"({self.frame_stack} frames of shape {self.frame_shape} per observation) needs {_bytes(host_bytes)} "
-                f"of memory, but only {_bytes(available)} is available. Lower buffer_size or free memory."
+                f"of memory{estimate}, but only {_bytes(available)} is available. Lower buffer_size or free memory."
             )
         frame_count = self.n_envs * self.frame_slots + 1
-        if frames_device.type == "cpu":
+        if self.compression is not None:
+            self._codec = frame_codec(self.compression)
+            self._scratch: dict[str, np.ndarray] = {}
+            self.frames = np.empty(frame_count, dtype=object)  # None: not written yet
+            zero_frame = self._encode(np.zeros(self.frame_shape, dtype=np.uint8))
+            self.frames[frame_count - 1] = zero_frame
+            self.compressed_payload_bytes = len(zero_frame)
+            self.compressed_frame_count = 1
+        elif frames_device.type == "cpu":
             self.frames: np.ndarray | th.Tensor = np.zeros((frame_count, *self.frame_shape), dtype=np.uint8)
         else:
             self.frames = th.zeros((frame_count, *self.frame_shape), dtype=th.uint8, device=frames_device)
@@ -376,10 +510,41 @@ class FrameStackReplayBuffer(ReplayBuffer):
             return stack.reshape(self.frame_stack, *self.frame_shape)
         return np.moveaxis(stack.reshape(*stack.shape[:-1], self.frame_stack, self.frame_shape[-1]), -2, 0)
 
+    def _encode(self, frame: np.ndarray) -> bytes:
+        """A frame compressed, or its raw bytes when compression does not make it smaller."""
+        frame = np.ascontiguousarray(frame)
+        data = self._codec[0](frame)
+        # A copy of exactly its size: codecs write into a worst-case-sized buffer and shrink it, which leaves the
+        # allocation (about the raw frame's size) fragmented; copying frees that buffer for the next frame.
+        return bytes(memoryview(data)) if len(data) < self.frame_nbytes else frame.tobytes()
+
+    def _decode(self, slots: np.ndarray) -> np.ndarray:
+        """The frames in ``slots`` (1-D), decompressed once each: shape (len(slots), *frame_shape)."""
+        unique, inverse = np.unique(slots, return_inverse=True)
+        size, decompress = self.frame_nbytes, self._codec[1]
+        # Decompressed into a scratch array kept between calls (joining the bytes instead costs 4x more on Linux:
+        # a fresh megabyte-sized buffer per call is mapped and page-faulted every time); a dict, so that it is no
+        # buffer array (memory_usage, comparisons of the arrays)
+        scratch = self._scratch.get("frames")
+        if scratch is None or len(scratch) < len(unique):
+            scratch = self._scratch["frames"] = np.empty((len(unique), size), dtype=np.uint8)
+        for row, blob in enumerate(self.frames[unique]):
+            scratch[row] = np.frombuffer(blob if len(blob) == size else decompress(blob, size), dtype=np.uint8)
+        return scratch[: len(unique)][inverse.ravel()].reshape(len(slots), *self.frame_shape)
+
     def _append_frame(self, env: int, frame: np.ndarray, history: int) -> int:
         number = int(self.frames_written[env])
         slot = number % self.frame_slots
-        if isinstance(self.frames, th.Tensor):
+        if self.compression is not None:
+            data = self._encode(frame)
+            old = self.frames[env * self.frame_slots + slot]
+            if old is None:
+                self.compressed_frame_count += 1
+            else:
+                self.compressed_payload_bytes -= len(old)
+            self.compressed_payload_bytes += len(data)
+            self.frames[env * self.frame_slots + slot] = data
+        elif isinstance(self.frames, th.Tensor):
             self.frames[env * self.frame_slots + slot].copy_(th.from_numpy(np.ascontiguousarray(frame)))
         else:
             self.frames[env * self.frame_slots + slot] = frame
@@ -570,7 +735,9 @@ class FrameStackReplayBuffer(ReplayBuffer):
         numbers = self.frame_index[batch_inds, env_indices]
         next_numbers = numbers + self.next_offset[batch_inds, env_indices]
         slots = np.concatenate((self._stack_slots(numbers, env_indices), self._stack_slots(next_numbers, env_indices)))
-        if isinstance(self.frames, th.Tensor):
+        if self.compression is not None:
+            stacks = th.from_numpy(self._join(self._decode(slots.ravel()), 2 * batch_size)).to(self.device)
+        elif isinstance(self.frames, th.Tensor):
             gathered = self.frames.index_select(0, th.from_numpy(slots.ravel()).to(self.frames.device))
             stacks = self._join(gathered, 2 * batch_size).to(self.device)
         else:
@@ -596,6 +763,8 @@ class FrameStackReplayBuffer(ReplayBuffer):
     # ---------------------------------------------------------------------------------------------------------------
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
+        state.pop("_codec", None)  # functions of the codec's package, rebuilt on load
+        state.pop("_scratch", None)
         if self.frames_are_tensor:
             # Saved as a numpy array, so that a file written on a GPU machine loads anywhere
             state["frames"] = self.frames.cpu().numpy()  # type: ignore[union-attr]
@@ -604,7 +773,11 @@ class FrameStackReplayBuffer(ReplayBuffer):
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         device = state.pop("_frames_were_on", None)
+        state.setdefault("compression", None)  # pickled before compression existed
         self.__dict__.update(state)
+        if self.compression is not None and self.allocated:
+            self._codec = frame_codec(self.compression)
+            self._scratch = {}
         if device is None:
             return
         frames_device = th.device(device)

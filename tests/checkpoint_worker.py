@@ -72,14 +72,15 @@ class TinyImageEnv(gym.Env):
 
 
 #: Agent steps of each test run and the checkpoint interval (Pong is the slowest, so its run is shortest).
-RUNS = {"cartpole": (400, 200), "cartpole2": (400, 200), "image": (400, 200), "pong": (160, 80)}
+RUNS = {"cartpole": (400, 200), "cartpole2": (400, 200), "image": (400, 200), "image-zstd": (400, 200), "pong": (160, 80)}
 
 
 def make_env(name: str, seed: int) -> VecEnv:
     """
     The training env of a test run.
 
-    :param name: ``cartpole``, ``cartpole2`` (two envs), ``image`` (two envs, 4-frame stack) or ``pong``
+    :param name: ``cartpole``, ``cartpole2`` (two envs), ``image`` (two envs, 4-frame stack), ``image-zstd`` (the
+        same, its model's replay buffer compressing frames) or ``pong``
     :param seed: Env seed
     :return: The ``VecEnv``
     """
@@ -87,7 +88,7 @@ def make_env(name: str, seed: int) -> VecEnv:
         return make_vec_env("CartPole-v1", n_envs=1, seed=seed)
     if name == "cartpole2":
         return make_vec_env("CartPole-v1", n_envs=2, seed=seed)
-    if name == "image":
+    if name in ("image", "image-zstd"):
         vec_env = make_vec_env(
             TinyImageEnv, n_envs=2, seed=seed, wrapper_class=gym.wrappers.TimeLimit, wrapper_kwargs=dict(max_episode_steps=40)
         )
@@ -116,6 +117,7 @@ def make_model(name: str, env: VecEnv) -> PaperDQN:
         env,
         learning_rate=lambda progress: 2.5e-4 * progress,
         target_update_interval=None if name == "pong" else 30,
+        replay_buffer_kwargs=dict(compression="zstd") if name == "image-zstd" else None,
         **common,
     )
 

@@ -6,6 +6,7 @@ small image envs, and is stored in both buffers the way ``OffPolicyAlgorithm._st
 """
 
 import pickle
+from typing import Any
 
 import gymnasium as gym
 import numpy as np
@@ -171,8 +172,8 @@ def rows_by_age(buffer: ReplayBuffer) -> np.ndarray:
     return (buffer.pos - 1 - np.arange(buffer.size())) % buffer.buffer_size
 
 
-@settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(
+#: The generated sequences: env layout, episode ends, frame contents, buffer size and wrap-around.
+SEQUENCES = dict(
     n_envs=st.integers(1, 3),
     frame_stack=st.integers(1, 4),
     depth=st.integers(1, 2),
@@ -186,7 +187,9 @@ def rows_by_age(buffer: ReplayBuffer) -> np.ndarray:
     ample_frames=st.booleans(),
     seed=st.integers(0, 2**16),
 )
-def test_same_transitions_as_sb3_replay_buffer(
+
+
+def check_same_transitions_as_sb3(
     n_envs: int,
     frame_stack: int,
     depth: int,
@@ -199,7 +202,9 @@ def test_same_transitions_as_sb3_replay_buffer(
     handle_timeout_termination: bool,
     ample_frames: bool,
     seed: int,
+    compression: str | None = None,
 ) -> None:
+    """Fill both buffers with one generated sequence; every valid row and ``sample`` equal SB3's."""
     env_fns = [
         lambda: RandomFramesEnv((*SMALL_FRAME, depth), max_episode_steps, terminate_prob, palette) for _ in range(n_envs)
     ]
@@ -211,6 +216,7 @@ def test_same_transitions_as_sb3_replay_buffer(
         handle_timeout_termination,
         frame_stack=frame_stack,
         extra_frame_fraction=1.0 if ample_frames else 0.0,
+        compression=compression,
     )
     n_steps = rows_per_env + extra_steps  # wraps around whenever extra_steps > 0
     fill(venv, [ours, reference], n_steps, seed)
@@ -228,6 +234,19 @@ def test_same_transitions_as_sb3_replay_buffer(
     assert_same_rows(ours, reference, rows, envs)
     if ample_frames:
         assert_same_samples(ours, reference, batch_size=7, seed=seed)
+
+
+@settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(**SEQUENCES)
+def test_same_transitions_as_sb3_replay_buffer(**sequence: Any) -> None:
+    check_same_transitions_as_sb3(**sequence)
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(compression=st.sampled_from(["zstd", "lz4"]), **SEQUENCES)
+def test_same_transitions_as_sb3_replay_buffer_with_compression(compression: str, **sequence: Any) -> None:
+    # palette frames compress (stored compressed); uniformly random ones do not (stored raw): both paths run
+    check_same_transitions_as_sb3(**sequence, compression=compression)
 
 
 @pytest.mark.parametrize("channels_first", [True, False])
