@@ -62,6 +62,26 @@ def _fsync_folder(folder: pathlib.Path) -> None:
         os.close(fd)
 
 
+def _prepare_destination(destination: str | os.PathLike) -> pathlib.Path:
+    """
+    Check that ``destination`` can be written as a file, create its folder, and remove temporary files left there by
+    interrupted saves.
+
+    :param destination: The file to be written
+    :return: It as a ``Path``
+    :raises SaveError: if it is a folder or its folder cannot be created
+    """
+    path = pathlib.Path(destination)
+    if path.is_dir():
+        raise SaveError(f"cannot write {path}: it is a folder")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise SaveError(error.errno, f"cannot create the folder of {path}: {error}") from error
+    remove_stale_temporary_files(path.parent)
+    return path
+
+
 @contextlib.contextmanager
 def atomic_write(path: str | os.PathLike) -> Iterator[BinaryIO]:
     """
@@ -74,14 +94,7 @@ def atomic_write(path: str | os.PathLike) -> Iterator[BinaryIO]:
     :raises SaveError: if writing, syncing or renaming fails with an ``OSError`` (e.g. the disk is full); the
         previous file at ``path``, if any, is untouched and no temporary file is left behind
     """
-    path = pathlib.Path(path)
-    if path.is_dir():
-        raise SaveError(f"cannot write {path}: it is a folder")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise SaveError(error.errno, f"cannot create the folder of {path}: {error}") from error
-    remove_stale_temporary_files(path.parent)
+    path = _prepare_destination(path)
     fd, temp_path = _locked_temporary_file(path)
     lock_fd = os.dup(fd)  # holds the lock until the rename is done, after the file object has closed ``fd``
     try:
@@ -205,14 +218,7 @@ def atomic_write_files(contents: Mapping[str | os.PathLike, bytes]) -> None:
     locks: list[int] = []
     try:
         for destination, data in contents.items():
-            path = pathlib.Path(destination)
-            if path.is_dir():
-                raise SaveError(f"cannot write {path}: it is a folder")
-            try:
-                path.parent.mkdir(parents=True, exist_ok=True)
-            except OSError as error:
-                raise SaveError(error.errno, f"cannot create the folder of {path}: {error}") from error
-            remove_stale_temporary_files(path.parent)
+            path = _prepare_destination(destination)
             fd, temp_path = _locked_temporary_file(path)
             staged.append((temp_path, path))
             locks.append(os.dup(fd))  # keep the lock until every file is renamed

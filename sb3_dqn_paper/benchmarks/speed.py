@@ -60,6 +60,19 @@ SB3_DQN = "SB3 DQN"
 PAPER_DQN = "PaperDQN"
 
 
+def check_device(device: str) -> None:
+    """
+    Refuse a ``--device`` the benchmarks cannot run on.
+
+    :param device: ``cpu``, ``cuda`` or ``cuda:N``
+    :raises ValueError: naming the problem
+    """
+    if device not in ("cpu", "cuda") and not device.startswith("cuda:"):
+        raise ValueError(f"--device must be cpu or cuda (or cuda:N), got {device!r}")
+    if device.startswith("cuda") and not th.cuda.is_available():
+        raise ValueError(f"--device {device}: this torch build or machine has no CUDA device")
+
+
 @dataclass
 class Settings:
     """
@@ -100,10 +113,7 @@ class Settings:
 
     def check(self) -> None:
         """Refuse settings the benchmark cannot run, before anything is built."""
-        if self.device not in ("cpu", "cuda") and not self.device.startswith("cuda:"):
-            raise ValueError(f"--device must be cpu or cuda (or cuda:N), got {self.device!r}")
-        if self.device.startswith("cuda") and not th.cuda.is_available():
-            raise ValueError(f"--device {self.device}: this torch build or machine has no CUDA device")
+        check_device(self.device)
         if self.segments < 1:
             raise ValueError(f"--segments must be at least 1, got {self.segments}")
         if self.steps < self.segments:

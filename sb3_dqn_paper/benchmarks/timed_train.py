@@ -41,6 +41,8 @@ from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.monitor import ResultsWriter
 from stable_baselines3.common.vec_env import VecEnv
 
+from sb3_dqn_paper.benchmarks.speed import check_device
+
 #: What ``--backend`` accepts.
 BACKENDS = ("sb3", "ale")
 #: File names written into the output folder.
@@ -83,10 +85,7 @@ class TrainSettings:
         """Refuse settings the run cannot use, before any env or buffer is built."""
         if self.backend not in BACKENDS:
             raise ValueError(f"--backend must be one of {BACKENDS}, got {self.backend!r}")
-        if self.device not in ("cpu", "cuda") and not self.device.startswith("cuda:"):
-            raise ValueError(f"--device must be cpu or cuda (or cuda:N), got {self.device!r}")
-        if self.device.startswith("cuda") and not th.cuda.is_available():
-            raise ValueError(f"--device {self.device}: this torch build or machine has no CUDA device")
+        check_device(self.device)
         if self.n_envs < 1:
             raise ValueError(f"--n-envs must be at least 1, got {self.n_envs}")
         if not self.seconds > 0:
