@@ -378,6 +378,22 @@ def env_backend_speed(settings: Settings) -> dict[str, float]:
     return speeds
 
 
+def versions() -> dict[str, str]:
+    """Versions of Python and of the packages a run depends on."""
+    import ale_py
+    import gymnasium
+    import stable_baselines3
+
+    return {
+        "python": platform.python_version(),
+        "torch": th.__version__,
+        "stable_baselines3": stable_baselines3.__version__,
+        "gymnasium": gymnasium.__version__,
+        "ale_py": ale_py.__version__,
+        "numpy": np.__version__,
+    }
+
+
 def system_info(settings: Settings) -> dict[str, Any]:
     """
     Versions, hardware and threads: what a reader needs to compare two runs of the benchmark.
@@ -385,10 +401,6 @@ def system_info(settings: Settings) -> dict[str, Any]:
     :param settings: Benchmark settings
     :return: A flat dict of descriptions
     """
-    import ale_py
-    import gymnasium
-    import stable_baselines3
-
     cpu = platform.processor() or platform.machine()
     try:
         with open("/proc/cpuinfo") as cpuinfo:
@@ -396,12 +408,7 @@ def system_info(settings: Settings) -> dict[str, Any]:
     except (OSError, StopIteration):
         pass
     info: dict[str, Any] = {
-        "python": platform.python_version(),
-        "torch": th.__version__,
-        "stable_baselines3": stable_baselines3.__version__,
-        "gymnasium": gymnasium.__version__,
-        "ale_py": ale_py.__version__,
-        "numpy": np.__version__,
+        **versions(),
         "platform": platform.platform(),
         "cpu": cpu,
         "cpu_count": os.cpu_count(),

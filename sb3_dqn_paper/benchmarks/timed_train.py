@@ -28,7 +28,6 @@ What it writes into ``--out-dir`` (three files):
 import argparse
 import json
 import os
-import platform
 import sys
 import time
 from collections.abc import Sequence
@@ -41,7 +40,7 @@ from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.monitor import ResultsWriter
 from stable_baselines3.common.vec_env import VecEnv
 
-from sb3_dqn_paper.benchmarks.speed import check_device
+from sb3_dqn_paper.benchmarks.speed import check_device, versions
 
 #: What ``--backend`` accepts.
 BACKENDS = ("sb3", "ale")
@@ -184,22 +183,6 @@ def build_env(settings: TrainSettings) -> VecEnv:
     from sb3_dqn_paper.atari import make_paper_atari_env
 
     return make_paper_atari_env(settings.env_id, n_envs=settings.n_envs, seed=settings.seed)
-
-
-def versions() -> dict[str, str]:
-    """Versions of Python and the packages the run depends on."""
-    import ale_py
-    import gymnasium
-    import stable_baselines3
-
-    return {
-        "python": platform.python_version(),
-        "torch": th.__version__,
-        "stable_baselines3": stable_baselines3.__version__,
-        "gymnasium": gymnasium.__version__,
-        "ale_py": ale_py.__version__,
-        "numpy": np.__version__,
-    }
 
 
 def run(settings: TrainSettings, out_dir: str, log: Any = print) -> dict[str, Any]:
