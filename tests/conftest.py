@@ -1,7 +1,20 @@
 """Shared test setup: one torch thread (CI has 2 cores) and the Atari environments registered."""
 
+import signal
+
 import pytest
 import torch as th
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _ctrl_c_raises() -> None:
+    """
+    Ctrl-C raises KeyboardInterrupt, whatever started pytest: a shell that runs a command in the background (``&``)
+    without job control starts it with SIGINT ignored, and Python then keeps it ignored; the signal tests need the
+    default.
+    """
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture(autouse=True, scope="session")
