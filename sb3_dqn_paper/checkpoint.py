@@ -72,7 +72,8 @@ from sb3_dqn_paper.errors import (
     InvalidModelFileError,
     InvalidReplayBufferError,
 )
-from sb3_dqn_paper.paper_dqn import PaperDQN, check_model_file, check_replay_buffer
+from sb3_dqn_paper.file_checks import check_model_file, check_replay_buffer, open_zip
+from sb3_dqn_paper.paper_dqn import PaperDQN
 
 #: Value of ``meta.json``'s ``format`` key.
 CHECKPOINT_FORMAT = "sb3-dqn-paper-checkpoint"
@@ -311,23 +312,17 @@ def read_checkpoint_meta(path: str | os.PathLike) -> dict[str, Any]:
     path = pathlib.Path(path)
     if not path.is_file():
         raise CheckpointError(f"{path}: no such checkpoint file")
-    try:
-        with zipfile.ZipFile(path) as archive:
-            names = set(archive.namelist())
-            if META_ENTRY not in names:
-                hint = (
-                    "it looks like a model saved with PaperDQN.save, which PaperDQN.load loads"
-                    if {"data", "policy.pth"} <= names
-                    else "it is damaged or truncated, or another kind of file"
-                )
-                raise CheckpointError(f"{path} is not a checkpoint (it has no {META_ENTRY}): {hint}")
-            meta = json.loads(archive.read(META_ENTRY))
-    except CheckpointError:
-        raise
-    except Exception as error:  # truncated or damaged archives fail in many ways; all mean the same here
-        raise DamagedCheckpointError(
-            f"{path} is damaged or truncated and cannot be read as a checkpoint: {error!r}"
-        ) from error
+    damaged = f"{path} is damaged or truncated and cannot be read as a checkpoint"
+    with open_zip(path, DamagedCheckpointError, damaged) as archive:
+        names = set(archive.namelist())
+        if META_ENTRY not in names:
+            hint = (
+                "it looks like a model saved with PaperDQN.save, which PaperDQN.load loads"
+                if {"data", "policy.pth"} <= names
+                else "it is damaged or truncated, or another kind of file"
+            )
+            raise CheckpointError(f"{path} is not a checkpoint (it has no {META_ENTRY}): {hint}")
+        meta = json.loads(archive.read(META_ENTRY))
     if not isinstance(meta, dict) or meta.get("format") != CHECKPOINT_FORMAT:
         raise CheckpointError(f"{path} is not an sb3-dqn-paper checkpoint (its meta.json has no format {CHECKPOINT_FORMAT!r})")
     if not isinstance(meta.get("version"), int) or meta["version"] > CHECKPOINT_VERSION:
@@ -500,13 +495,14 @@ def _load_checkpoint_file(
 ) -> PaperDQN:
     """:func:`load_checkpoint` of one file; damage is raised as :class:`DamagedCheckpointError`."""
     meta = read_checkpoint_meta(path)
+    damaged = f"{path} is damaged and cannot be loaded"
     try:
         data = check_model_file(path)
-        with zipfile.ZipFile(path) as archive:
-            rng_state = pickle.loads(archive.read(RNG_ENTRY))
-            env_state = pickle.loads(archive.read(ENV_ENTRY)) if ENV_ENTRY in archive.namelist() else None
-    except Exception as error:
-        raise DamagedCheckpointError(f"{path} is damaged and cannot be loaded: {error!r}") from error
+    except InvalidModelFileError as error:
+        raise DamagedCheckpointError(f"{damaged}: {error!r}") from error
+    with open_zip(path, DamagedCheckpointError, damaged) as archive:
+        rng_state = pickle.loads(archive.read(RNG_ENTRY))
+        env_state = pickle.loads(archive.read(ENV_ENTRY)) if ENV_ENTRY in archive.namelist() else None
 
     vec_env = None
     if env is not None:

@@ -22,7 +22,6 @@ import math
 import os
 import pathlib
 import pickle
-import zipfile
 from typing import Any, ClassVar, TypeVar
 
 import numpy as np
@@ -32,8 +31,7 @@ from stable_baselines3.common.base_class import maybe_make_env
 from stable_baselines3.common.buffers import ReplayBuffer
 from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
 from stable_baselines3.common.policies import BasePolicy
-from stable_baselines3.common.preprocessing import get_action_dim, get_obs_shape, is_image_space
-from stable_baselines3.common.save_util import json_to_data
+from stable_baselines3.common.preprocessing import is_image_space
 from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback, ReplayBufferSamples, Schedule
 from stable_baselines3.common.utils import LinearSchedule, get_parameters_by_name, polyak_update
 from torch.nn import functional as F
@@ -54,6 +52,7 @@ from sb3_dqn_paper.fast_update import (
     prefers_channels_last,
     supports_direct_forward,
 )
+from sb3_dqn_paper.file_checks import check_model_file, check_replay_buffer, load_failure_message
 from sb3_dqn_paper.policies import CnnPolicy, MlpPolicy, MultiInputPolicy, PaperDQNPolicy
 from sb3_dqn_paper.precision import PRECISIONS, autocast, check_precision
 from sb3_dqn_paper.replay_buffer import FrameStackReplayBuffer, detect_frame_stack
@@ -574,7 +573,7 @@ class PaperDQN(OffPolicyAlgorithm):
         try:
             return super().load(path, env, device, custom_objects, print_system_info, force_reset, **kwargs)
         except Exception as error:  # a damaged file fails deep inside torch/pickle/zipfile in many ways
-            raise InvalidModelFileError(_load_failure(path, "a PaperDQN model", error)) from error
+            raise InvalidModelFileError(load_failure_message(path, "a PaperDQN model", error)) from error
 
     def save(
         self,
@@ -624,7 +623,7 @@ class PaperDQN(OffPolicyAlgorithm):
             super().load_replay_buffer(path, truncate_last_traj)
         except Exception as error:  # unpickling garbage fails in many ways
             self.replay_buffer = previous
-            raise InvalidReplayBufferError(_load_failure(path, "a replay buffer", error)) from error
+            raise InvalidReplayBufferError(load_failure_message(path, "a replay buffer", error)) from error
         try:
             check_replay_buffer(self, self.replay_buffer, str(path))
         except InvalidReplayBufferError:
@@ -637,83 +636,6 @@ class PaperDQN(OffPolicyAlgorithm):
 
     def _get_torch_save_params(self) -> tuple[list[str], list[str]]:
         return ["policy", "policy.optimizer"], []
-
-
-def _load_failure(path: Any, what: str, error: Exception) -> str:
-    """The message of a failed load; a MemoryError may come from a damaged pickle that claims an absurd size."""
-    hint = " (the file is damaged, or this machine lacks the memory to load it)" if isinstance(error, MemoryError) else ""
-    return f"{path} could not be loaded as {what}: {error!r}{hint}"
-
-
-def check_model_file(path: Any) -> dict[str, Any]:
-    """
-    Check that ``path`` is an SB3 zip written by PaperDQN, without loading its weights.
-
-    :param path: File path (str or Path) or an open binary file
-    :return: The saved attributes (SB3's ``data`` entry), e.g. ``observation_space`` and ``action_space``
-    :raises InvalidModelFileError: naming what is wrong with the file
-    """
-    if isinstance(path, (str, os.PathLike)):
-        path = os.fspath(path)
-        if not os.path.isfile(path) and os.path.isfile(path + ".zip"):
-            path = path + ".zip"  # SB3's load adds the suffix the same way
-        if not os.path.isfile(path):
-            raise InvalidModelFileError(f"{path}: no such model file")
-    try:
-        if not zipfile.is_zipfile(path):
-            raise InvalidModelFileError(f"{path} is not a zip file, so not a model saved by PaperDQN.save")
-        with zipfile.ZipFile(path) as archive:
-            if "data" not in archive.namelist():
-                raise InvalidModelFileError(f"{path} is a zip file but holds no SB3 'data' entry")
-            data = json_to_data(archive.read("data").decode())
-    except InvalidModelFileError:
-        raise
-    except Exception as error:  # a damaged archive can fail in many ways; all mean the same to the caller
-        raise InvalidModelFileError(f"{path} is damaged and cannot be read as a PaperDQN save: {error!r}") from error
-    finally:
-        if hasattr(path, "seek"):
-            path.seek(0)
-    policy_class = data.get("policy_class")
-    if not (isinstance(policy_class, type) and issubclass(policy_class, PaperDQNPolicy)):
-        name = getattr(policy_class, "__qualname__", repr(policy_class))
-        raise InvalidModelFileError(f"{path} was not saved by PaperDQN (its policy class is {name}, not a PaperDQN policy)")
-    return data
-
-
-def check_replay_buffer(model: OffPolicyAlgorithm, buffer: Any, source: str) -> None:
-    """
-    Check that a loaded replay buffer fits ``model``: a ``ReplayBuffer`` with the model's observation shape and
-    dtype, action space and number of envs.
-
-    :param model: The model the buffer is for
-    :param buffer: The unpickled object
-    :param source: Where it came from, for the error message
-    :raises InvalidReplayBufferError: naming the first mismatch
-    """
-    if not isinstance(buffer, ReplayBuffer):
-        raise InvalidReplayBufferError(f"{source} holds a {type(buffer).__qualname__}, not a ReplayBuffer")
-    try:
-        expected = {
-            # The space the buffer was built for (a frame-storing buffer may keep a different internal obs_shape)
-            "observation shape": (get_obs_shape(model.observation_space), get_obs_shape(buffer.observation_space)),
-            "observation dtype": (model.observation_space.dtype, buffer.observation_space.dtype),
-            "action space": (model.action_space, buffer.action_space),
-            "action dimension": (get_action_dim(model.action_space), buffer.action_dim),
-            "number of envs": (model.n_envs, buffer.n_envs),
-        }
-        position_ok = 0 <= buffer.pos < buffer.buffer_size
-    except (AttributeError, TypeError) as error:
-        raise InvalidReplayBufferError(f"{source} holds a damaged {type(buffer).__qualname__}: {error}") from error
-    if not position_ok:
-        raise InvalidReplayBufferError(
-            f"{source} holds a damaged buffer: its position {buffer.pos} is outside [0, {buffer.buffer_size})"
-        )
-    for what, (wanted, found) in expected.items():
-        if wanted != found:
-            raise InvalidReplayBufferError(
-                f"{source} does not fit this model: its {what} is {found}, the model's is {wanted} "
-                "(was it saved for another env or another number of envs?)"
-            )
 
 
 def _is_whole_number(value: Any) -> bool:
