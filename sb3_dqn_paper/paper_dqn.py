@@ -10,18 +10,20 @@ Algorithm 1 of the paper, and where each line lives here::
         otherwise a_t = argmax_a Q(phi(s_t), a)                  eps from PaperDQN._on_step
         execute a_t, observe r_t and x_{t+1}; store in D      -> OffPolicyAlgorithm.collect_rollouts
         sample a random minibatch of transitions from D       -> PaperDQN.train: replay_buffer.sample
-        y_j = r_j                                if terminal  -> PaperDQN.td_target (called by td_loss)
+        y_j = r_j                                if terminal  -> PaperDQN.td_loss (the same target as PaperDQN.td_target)
         y_j = r_j + gamma max_a' Q(phi_{j+1}, a'; theta)      (same weights theta: no target network)
         gradient descent step on (y_j - Q(phi_j, a_j; theta))^2  -> PaperDQN.td_loss; train: backward, optimizer.step
 
-The update runs on a fast path (``sb3_dqn_paper.fast_update``: reused input buffers, channels-last on CPU) that
-computes the same values as the plain ``q_net(obs)`` computation; ``tests/test_fast_update.py`` checks it.
+The Q-values come from ``self.fast_update`` (:class:`~sb3_dqn_paper.fast_update.FastUpdate`: reused input buffers,
+channels-last on CPU, one forward for both halves of a minibatch where allowed), which computes the same values as
+the plain ``q_net(obs)`` computation; ``tests/test_fast_update.py`` checks it.
 """
 
 import math
 import os
 import pathlib
 import pickle
+import warnings
 from typing import Any, ClassVar, TypeVar
 
 import numpy as np
@@ -45,13 +47,7 @@ from sb3_dqn_paper.errors import (
     UnknownEnvironmentError,
     UnsupportedObservationError,
 )
-from sb3_dqn_paper.fast_update import (
-    LossReader,
-    QNetworkInput,
-    has_mode_dependent_layers,
-    prefers_channels_last,
-    supports_direct_forward,
-)
+from sb3_dqn_paper.fast_update import TD_FORWARDS, FastUpdate
 from sb3_dqn_paper.file_checks import check_model_file, check_replay_buffer, load_failure_message
 from sb3_dqn_paper.policies import CnnPolicy, MlpPolicy, MultiInputPolicy, PaperDQNPolicy
 from sb3_dqn_paper.precision import PRECISIONS, autocast, check_precision
@@ -62,8 +58,6 @@ SelfPaperDQN = TypeVar("SelfPaperDQN", bound="PaperDQN")
 
 #: Loss functions by name: the paper's squared error, and the Huber loss of the Nature paper.
 LOSSES = {"mse": F.mse_loss, "huber": F.smooth_l1_loss}
-#: How the TD target's forward pass is run (see ``td_forward`` in :class:`PaperDQN`).
-TD_FORWARDS = ("auto", "separate", "batched")
 
 
 class PaperDQN(OffPolicyAlgorithm):
@@ -356,31 +350,7 @@ class PaperDQN(OffPolicyAlgorithm):
         # Linear from initial to final over `exploration_steps` agent steps, constant after
         self.exploration_schedule = LinearSchedule(self.exploration_initial_eps, self.exploration_final_eps, 1.0)
         self.loss_fn = LOSSES[self.loss]
-        self._setup_fast_update()
-
-    def _setup_fast_update(self) -> None:
-        """Prepare the update step's fast path (``sb3_dqn_paper.fast_update``); it computes the same values."""
-        check_precision(self.precision, self.device)
-        channels_last = prefers_channels_last(self.q_net, self.device)
-        if channels_last:
-            # Parameters keep their identity (the optimizer holds them); only their memory layout changes
-            self.policy.to(memory_format=th.channels_last)
-        self._q_input = None
-        if supports_direct_forward(self.q_net):
-            self._q_input = QNetworkInput(self.q_net.observation_space, self.q_net.normalize_images, channels_last)
-        td_forward = self.td_forward
-        if td_forward == "auto":
-            td_forward = "batched" if self.device.type == "cuda" else "separate"
-        batchable = self.q_net_target is None and self._q_input is not None and not has_mode_dependent_layers(self.q_net)
-        if self.td_forward == "batched" and not batchable:
-            raise ValueError(
-                "td_forward='batched' needs no target network, a SB3 QNetwork on Box observations and no "
-                "batch-norm or dropout layer (their output would depend on the stacked batch); use 'separate'"
-            )
-        self._batched_td_forward = td_forward == "batched" and batchable
-        # Greedy acting without policy.predict's per-call overhead, where eval mode cannot change the output
-        self._greedy_input = self._q_input if self._q_input is not None and not has_mode_dependent_layers(self.q_net) else None
-        self._loss_reader = LossReader(self.device)
+        self.fast_update = FastUpdate(self.policy, self.device, self.td_forward, self.precision)
 
     def epsilon(self, num_timesteps: int) -> float:
         """
@@ -410,17 +380,9 @@ class PaperDQN(OffPolicyAlgorithm):
         self.logger.record("rollout/exploration_rate", self.exploration_rate)
 
     def q_values(self, q_net: th.nn.Module, observations: th.Tensor, slot: str = "observations") -> th.Tensor:
-        """
-        ``q_net(observations)``, computed on the fast path when it applies (same values).
-
-        :param q_net: The online or the target Q-network
-        :param observations: A minibatch of observations as the replay buffer returns them
-        :param slot: Name of the reused input buffer (``"observations"`` or ``"next_observations"``)
-        :return: Q-values, shape (batch, n_actions)
-        """
-        if self._q_input is None:
-            return q_net(observations)
-        return self._q_input.q_values(q_net, self._q_input.float_input(observations, slot))  # type: ignore[arg-type]
+        """Deprecated: use ``self.fast_update.q_values`` (same arguments, same values)."""
+        warnings.warn("PaperDQN.q_values is deprecated; use model.fast_update.q_values", DeprecationWarning, stacklevel=2)
+        return self.fast_update.q_values(q_net, observations, slot)
 
     def td_target(self, rewards: th.Tensor, dones: th.Tensor, next_observations: th.Tensor) -> th.Tensor:
         """
@@ -435,7 +397,7 @@ class PaperDQN(OffPolicyAlgorithm):
         """
         q_net = self.q_net if self.q_net_target is None else self.q_net_target
         with th.no_grad():
-            next_q_values = self.q_values(q_net, next_observations, "next_observations").float()
+            next_q_values = self.fast_update.q_values(q_net, next_observations, "next_observations").float()
             return self._target_from_next_q_values(rewards, dones, next_q_values)
 
     def _target_from_next_q_values(self, rewards: th.Tensor, dones: th.Tensor, next_q_values: th.Tensor) -> th.Tensor:
@@ -444,27 +406,19 @@ class PaperDQN(OffPolicyAlgorithm):
 
     def td_loss(self, replay_data: ReplayBufferSamples) -> th.Tensor:
         """
-        The loss of Algorithm 1's gradient step on a minibatch: ``loss(Q(s, a), y)`` with ``y`` from :meth:`td_target`.
+        The loss of Algorithm 1's gradient step on a minibatch: ``loss(Q(s, a), y)``, ``y`` as in :meth:`td_target`.
 
-        Without a target network and with ``td_forward="batched"``, one forward over observations and next
-        observations gives both; the next-observation half is detached, so ``y`` carries no gradient as before.
+        The forwards run under ``autocast(precision)``; the Q-values are fp32 before any target arithmetic.
 
         :param replay_data: A minibatch from the replay buffer
         :return: The scalar loss, with gradient
         """
-        actions = replay_data.actions.long()
         with autocast(self.precision, self.device):
-            if self._batched_td_forward:
-                batch_size = replay_data.observations.shape[0]
-                both = self._q_input.stacked(replay_data.observations, replay_data.next_observations)  # type: ignore[union-attr,arg-type]
-                q_values = self._q_input.q_values(self.q_net, both).float()  # type: ignore[union-attr]
-                target_q_values = self._target_from_next_q_values(
-                    replay_data.rewards, replay_data.dones, q_values[batch_size:].detach()
-                )
-                current_q_values = q_values[:batch_size].gather(1, actions)
-            else:
-                target_q_values = self.td_target(replay_data.rewards, replay_data.dones, replay_data.next_observations)
-                current_q_values = self.q_values(self.q_net, replay_data.observations).float().gather(1, actions)
+            q_values, next_q_values = self.fast_update.minibatch_q_values(
+                self.q_net, self.q_net_target, replay_data.observations, replay_data.next_observations
+            )
+        target_q_values = self._target_from_next_q_values(replay_data.rewards, replay_data.dones, next_q_values)
+        current_q_values = q_values.gather(1, replay_data.actions.long())
         return self.loss_fn(current_q_values, target_q_values)
 
     def train(self, gradient_steps: int, batch_size: int = 32) -> None:
@@ -477,10 +431,10 @@ class PaperDQN(OffPolicyAlgorithm):
             replay_data = self.replay_buffer.sample(batch_size, env=self._vec_normalize_env)  # type: ignore[union-attr]
             loss = self.td_loss(replay_data)
             # On CUDA the loss is read while the backward pass is queued; either way it is checked before the step
-            self._loss_reader.start(loss)
+            self.fast_update.start_loss_read(loss)
             optimizer.zero_grad()
             loss.backward()
-            loss_value = self._loss_reader.finish()
+            loss_value = self.fast_update.finish_loss_read()
             if not math.isfinite(loss_value):
                 raise NonFiniteLossError(
                     f"PaperDQN: the loss became {loss_value} at update {self._n_updates + step + 1} "
@@ -523,7 +477,7 @@ class PaperDQN(OffPolicyAlgorithm):
             else:
                 action = np.array(self.action_space.sample())
         else:
-            action = None if self._greedy_input is None else self._greedy_input.greedy_actions(self.q_net, observation)
+            action = self.fast_update.greedy_actions(self.q_net, observation)
             if action is None:
                 action, state = self.policy.predict(observation, state, episode_start, deterministic)
         return action, state
@@ -631,8 +585,7 @@ class PaperDQN(OffPolicyAlgorithm):
             raise
 
     def _excluded_save_params(self) -> list[str]:
-        fast_path = ["_q_input", "_greedy_input", "_loss_reader"]
-        return [*super()._excluded_save_params(), "q_net", "q_net_target", "loss_fn", *fast_path]
+        return [*super()._excluded_save_params(), "q_net", "q_net_target", "loss_fn", "fast_update"]
 
     def _get_torch_save_params(self) -> tuple[list[str], list[str]]:
         return ["policy", "policy.optimizer"], []

@@ -189,7 +189,7 @@ UPDATE_CASES = [
 def test_one_update_matches_the_plain_computation(device, reference, td_forward, precision, tf32):
     set_tf32(tf32)
     model = filled_model(device, td_forward=td_forward, precision=precision)
-    assert model._batched_td_forward == (td_forward == "batched")
+    assert model.fast_update.batched == (td_forward == "batched")
     assert model.q_net.features_extractor.cnn[0].weight.device.type == device
     errors = update_errors(model, reference)
     tolerance = tolerances(device, precision, tf32, reference)
