@@ -16,7 +16,9 @@ whole game (all lives), which is what the paper's Table 1 reports.
 from typing import Any
 
 import gymnasium as gym
+from stable_baselines3.common.base_class import maybe_make_env
 from stable_baselines3.common.env_util import make_atari_env
+from stable_baselines3.common.type_aliases import GymEnv
 from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecEnv, VecFrameStack
 
 from sb3_dqn_paper.errors import InvalidArgumentError, UnknownEnvironmentError
@@ -143,3 +145,29 @@ def make_paper_atari_env(
         vec_env_kwargs=vec_env_kwargs,
     )
     return VecFrameStack(vec_env, n_stack=frame_stack)
+
+
+def make_env_from_id(env_id: str, verbose: int = 0) -> GymEnv:
+    """
+    The env for an id given as a string: the paper's Atari pipeline for an Atari game, ``gym.make`` otherwise.
+
+    An Atari id given to SB3's ``DQN`` trains on raw 210x160 RGB frames; a user of a paper reproduction expects
+    the paper's input instead, so Atari games with screen observations get
+    :func:`~sb3_dqn_paper.atari.make_paper_atari_env` (one env, 84x84 grayscale, 4 frames). Pass an env object
+    (e.g. ``gym.make(env_id)``) to train on something else.
+
+    :param env_id: Gymnasium id
+    :param verbose: Print which env was built when >= 1
+    :return: The env
+    :raises UnknownEnvironmentError: for an id Gymnasium does not know
+    """
+    register_atari_envs()
+    try:
+        spec = gym.spec(env_id)
+    except gym.error.Error as error:
+        raise UnknownEnvironmentError(f"Unknown environment id {env_id!r}: {error}") from error
+    if "ale_py" in str(spec.entry_point) and spec.kwargs.get("obs_type", "rgb") in ("rgb", "grayscale"):
+        if verbose >= 1:
+            print(f"{env_id} is an Atari game: building the paper's pipeline, make_paper_atari_env({env_id!r})")
+        return make_paper_atari_env(env_id)
+    return maybe_make_env(env_id, verbose)

@@ -51,7 +51,7 @@ def test_bad_hyperparameters(kwargs: dict, message: str, monkeypatch: pytest.Mon
     def no_env(*args, **kw):
         raise AssertionError("env built before the arguments were checked")
 
-    monkeypatch.setattr("sb3_dqn_paper.paper_dqn.maybe_make_env", no_env)
+    monkeypatch.setattr("sb3_dqn_paper.paper_dqn.make_env_from_id", no_env)
     with pytest.raises(ValueError, match=message):
         PaperDQN("MlpPolicy", "CartPole-v1", **kwargs)
 

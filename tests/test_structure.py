@@ -1,0 +1,43 @@
+"""The module layout of issue 12: moved names still import from their old places, and the helpers exist once."""
+
+import importlib
+
+import pytest
+
+from sb3_dqn_paper import arguments, file_checks, paper_dqn
+
+
+def test_loss_names_match_the_loss_functions():
+    assert sorted(paper_dqn.LOSSES) == sorted(arguments.LOSS_NAMES)
+
+
+def test_moved_public_names_import_from_paper_dqn():
+    from sb3_dqn_paper.paper_dqn import (
+        TD_FORWARDS,
+        check_learning_rate,
+        check_model_file,
+        check_replay_buffer,
+        make_env_from_id,
+    )
+
+    assert check_model_file is file_checks.check_model_file
+    assert check_replay_buffer is file_checks.check_replay_buffer
+    assert check_learning_rate is arguments.check_learning_rate
+    assert make_env_from_id is importlib.import_module("sb3_dqn_paper.atari").make_env_from_id
+    assert TD_FORWARDS == ("auto", "separate", "batched")
+
+
+@pytest.mark.parametrize(
+    "old, module, new",
+    [
+        ("_load_failure", file_checks, "load_failure_message"),
+        ("_check_counts", arguments, "_check_counts"),
+        ("_is_whole_number", arguments, "_is_whole_number"),
+    ],
+)
+def test_moved_private_helpers_warn_and_work(old, module, new):
+    with pytest.warns(DeprecationWarning, match=f"{new}"):
+        helper = getattr(paper_dqn, old)
+    assert helper is getattr(module, new)
+    with pytest.raises(AttributeError):
+        paper_dqn.no_such_name  # noqa: B018
