@@ -41,3 +41,14 @@ def test_moved_private_helpers_warn_and_work(old, module, new):
     assert helper is getattr(module, new)
     with pytest.raises(AttributeError):
         paper_dqn.no_such_name  # noqa: B018
+
+
+def test_checkpoint_package_keeps_its_names():
+    import sb3_dqn_paper.checkpoint as checkpoint
+    from sb3_dqn_paper.checkpoint import archive, loading
+
+    assert checkpoint.load_checkpoint is loading.load_checkpoint
+    assert checkpoint.verify_checkpoint is archive.verify_checkpoint
+    with pytest.warns(DeprecationWarning, match="moved to sb3_dqn_paper.checkpoint.archive"):
+        reader = checkpoint._StoredEntryReader
+    assert reader is archive._StoredEntryReader
