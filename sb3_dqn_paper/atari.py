@@ -49,6 +49,25 @@ def paper_frame_skip(env_id: str) -> int:
     return 3 if game in FRAME_SKIP_3_GAMES else PAPER_FRAME_SKIP
 
 
+def resolve_frame_skip(env_id: str, frame_skip: int | None) -> int:
+    """
+    The frame skip to use: ``frame_skip`` if given, else the paper's for the game (:func:`paper_frame_skip`).
+
+    The one place the default is decided, for :func:`make_paper_atari_env`, the ALE vector env and the rl-zoo3
+    Atari wrapper.
+
+    :param env_id: Gymnasium id of the game
+    :param frame_skip: The frame skip asked for, or ``None`` for the paper's
+    :return: The frame skip ``k``
+    :raises InvalidArgumentError: if ``frame_skip`` is below 1
+    """
+    if frame_skip is None:
+        return paper_frame_skip(env_id)
+    if frame_skip < 1:
+        raise InvalidArgumentError(f"frame_skip must be at least 1, got {frame_skip}")
+    return frame_skip
+
+
 def check_atari_env_id(env_id: str, env_kwargs: dict[str, Any] | None = None) -> gym.envs.registration.EnvSpec:
     """
     Check, before any env is built, that ``env_id`` names an Atari game that does not skip frames itself.
@@ -123,10 +142,7 @@ def make_paper_atari_env(
     if frame_stack < 1:
         raise InvalidArgumentError(f"frame_stack must be at least 1, got {frame_stack}")
     check_atari_env_id(env_id, env_kwargs)
-    if frame_skip is None:
-        frame_skip = paper_frame_skip(env_id)
-    if frame_skip < 1:
-        raise InvalidArgumentError(f"frame_skip must be at least 1, got {frame_skip}")
+    frame_skip = resolve_frame_skip(env_id, frame_skip)
     atari_kwargs: dict[str, Any] = dict(
         frame_skip=frame_skip,
         clip_reward=clip_reward,

@@ -52,3 +52,35 @@ def test_checkpoint_package_keeps_its_names():
     with pytest.warns(DeprecationWarning, match="moved to sb3_dqn_paper.checkpoint.archive"):
         reader = checkpoint._StoredEntryReader
     assert reader is archive._StoredEntryReader
+
+
+def test_one_frame_skip_default():
+    from sb3_dqn_paper.atari import resolve_frame_skip
+    from sb3_dqn_paper.errors import InvalidArgumentError
+
+    assert resolve_frame_skip("PongNoFrameskip-v4", None) == 4
+    assert resolve_frame_skip("SpaceInvadersNoFrameskip-v4", None) == 3
+    assert resolve_frame_skip("SpaceInvadersNoFrameskip-v4", 2) == 2
+    with pytest.raises(InvalidArgumentError, match="frame_skip must be at least 1, got 0"):
+        resolve_frame_skip("PongNoFrameskip-v4", 0)
+
+
+def test_one_memory_check(monkeypatch):
+    psutil = pytest.importorskip("psutil")
+    from sb3_dqn_paper import memory_check, replay_buffer
+    from sb3_dqn_paper.errors import InsufficientMemoryError
+
+    class Available:
+        available = 3 * 2**30
+
+    monkeypatch.setattr(psutil, "virtual_memory", lambda: Available())
+    assert replay_buffer.available_memory_bytes is memory_check.available_memory_bytes
+    assert memory_check.available_memory_bytes() == 3 * 2**30
+    assert memory_check.format_bytes(3 * 2**30) == "3,221,225,472 bytes (3.00 GiB)"
+    memory_check.check_memory_available(3 * 2**30, "x", InsufficientMemoryError)  # exactly what is there: fine
+    with pytest.raises(
+        InsufficientMemoryError,
+        match=r"^x needs 4,294,967,296 bytes \(4.00 GiB\) of memory \(n\), but only 3,221,225,472 bytes \(3.00 GiB\) is "
+        r"available. Free some.$",
+    ):
+        memory_check.check_memory_available(4 * 2**30, "x", InsufficientMemoryError, note=" (n)", advice=" Free some.")

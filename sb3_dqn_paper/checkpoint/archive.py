@@ -25,6 +25,7 @@ from sb3_dqn_paper.errors import (
     DamagedCheckpointError,
 )
 from sb3_dqn_paper.file_checks import open_zip
+from sb3_dqn_paper.memory_check import check_memory_available
 from sb3_dqn_paper.paper_dqn import PaperDQN
 
 #: Value of ``meta.json``'s ``format`` key.
@@ -249,12 +250,5 @@ def _read_replay_buffer(path: pathlib.Path, overhead: int = 0) -> Any:
 
 
 def _check_memory_for(n_bytes: int, what: str) -> None:
-    try:
-        import psutil
-    except ImportError:  # psutil is optional in SB3; without it the check is skipped
-        return
-    available = psutil.virtual_memory().available
-    if n_bytes > available:
-        raise CheckpointError(
-            f"loading {what} needs {n_bytes / 2**30:.2f} GiB of memory but only {available / 2**30:.2f} GiB is available"
-        )
+    """Refuse to load ``what`` when its ``n_bytes`` exceed the memory available (:mod:`sb3_dqn_paper.memory_check`)."""
+    check_memory_available(n_bytes, f"loading {what}", CheckpointError)
