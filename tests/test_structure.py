@@ -84,3 +84,41 @@ def test_one_memory_check(monkeypatch):
         r"available. Free some.$",
     ):
         memory_check.check_memory_available(4 * 2**30, "x", InsufficientMemoryError, note=" (n)", advice=" Free some.")
+
+
+def test_one_hyperparameter_file():
+    """The repository's hyperparams/paper_dqn.yml is a link to the package data that rl-zoo3 reads."""
+    from pathlib import Path
+
+    from sb3_dqn_paper.zoo.hyperparams import default_hyperparams_path
+
+    root = Path(__file__).resolve().parents[1]
+    packaged = root / "sb3_dqn_paper" / "hyperparams" / "paper_dqn.yml"
+    assert (root / "hyperparams" / "paper_dqn.yml").is_symlink()
+    assert (root / "hyperparams" / "paper_dqn.yml").resolve() == packaged.resolve()
+    assert default_hyperparams_path().resolve() == packaged.resolve()
+    assert "atari" in packaged.read_text()
+
+
+def test_zoo_modules_do_not_import_each_other():
+    """hook.py and registration.py share the switch module instead of importing each other."""
+    import ast
+    from pathlib import Path
+
+    zoo = Path(__file__).resolve().parents[1] / "sb3_dqn_paper" / "zoo"
+
+    def imported(name: str) -> set[str]:
+        names = set()
+        for node in ast.walk(ast.parse((zoo / f"{name}.py").read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                names.add(node.module)
+                names.update(f"{node.module}.{alias.name}" for alias in node.names)
+            elif isinstance(node, ast.Import):
+                names.update(alias.name for alias in node.names)
+        return names
+
+    assert "sb3_dqn_paper.zoo.hook" not in imported("registration")
+    assert "sb3_dqn_paper.zoo.switch" in imported("registration") and "sb3_dqn_paper.zoo.switch" in imported("hook")
+    from sb3_dqn_paper.zoo import hook, registration, switch
+
+    assert hook.DISABLE_VARIABLE == registration.DISABLE_VARIABLE == switch.DISABLE_VARIABLE == "SB3_DQN_PAPER_ZOO_HOOK"
