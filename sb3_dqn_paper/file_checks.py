@@ -8,8 +8,12 @@ Checks of the files PaperDQN and its checkpoints read, made before anything is l
 """
 
 import contextlib
+import json
 import os
+import pickle
+import struct
 import zipfile
+import zlib
 from collections.abc import Iterator
 from typing import Any
 
@@ -20,6 +24,34 @@ from stable_baselines3.common.save_util import json_to_data
 
 from sb3_dqn_paper.errors import InvalidModelFileError, InvalidReplayBufferError, PaperDQNError
 from sb3_dqn_paper.policies import PaperDQNPolicy
+
+#: What reading a damaged file raises inside pickle, zipfile, zlib, json and ``torch.load`` (a damaged torch archive
+#: raises ``RuntimeError``; an unpickled reference to a missing class ``ImportError``/``AttributeError``), as opposed
+#: to the checks SB3 makes on what it read (``ValueError`` for an env whose spaces do not match, ...).
+DESERIALISATION_ERRORS: tuple[type[BaseException], ...] = (
+    pickle.UnpicklingError,
+    zipfile.BadZipFile,
+    zlib.error,
+    struct.error,
+    json.JSONDecodeError,
+    UnicodeDecodeError,
+    EOFError,
+    MemoryError,
+    RuntimeError,
+    ImportError,
+    AttributeError,
+)
+
+
+def is_deserialisation_error(error: BaseException) -> bool:
+    """
+    Whether ``error`` comes from reading a damaged file, directly or re-raised by SB3 (``load_from_zip_file`` turns
+    ``zipfile.BadZipFile`` into ``ValueError``).
+
+    :param error: An exception raised by a load
+    :return: True if it or its cause is one of :data:`DESERIALISATION_ERRORS`
+    """
+    return isinstance(error, DESERIALISATION_ERRORS) or isinstance(error.__cause__, DESERIALISATION_ERRORS)
 
 
 @contextlib.contextmanager
@@ -60,7 +92,8 @@ def load_failure_message(path: Any, what: str, error: Exception) -> str:
 
 def check_model_file(path: Any) -> dict[str, Any]:
     """
-    Check that ``path`` is an SB3 zip written by PaperDQN, without loading its weights.
+    Check that ``path`` is an SB3 zip written by PaperDQN, without loading its weights: the entries SB3 reads are
+    there and their CRCs match (entries SB3 does not read, such as a checkpoint's replay buffer, are not read).
 
     :param path: File path (str or Path) or an open binary file
     :return: The saved attributes (SB3's ``data`` entry), e.g. ``observation_space`` and ``action_space``
@@ -76,12 +109,21 @@ def check_model_file(path: Any) -> dict[str, Any]:
         if not zipfile.is_zipfile(path):
             raise InvalidModelFileError(f"{path} is not a zip file, so not a model saved by PaperDQN.save")
         with open_zip(path, InvalidModelFileError, f"{path} is damaged and cannot be read as a PaperDQN save") as archive:
-            if "data" not in archive.namelist():
+            names = archive.namelist()
+            if "data" not in names:
                 raise InvalidModelFileError(f"{path} is a zip file but holds no SB3 'data' entry")
+            if "policy.pth" not in names:
+                raise InvalidModelFileError(f"{path} is a zip file but holds no 'policy.pth' entry (the weights)")
+            for name in names:
+                if name.endswith(".pth"):
+                    archive.read(name)  # reads to the end of the entry, where zipfile checks its CRC
             data = json_to_data(archive.read("data").decode())
     finally:
         if hasattr(path, "seek"):
             path.seek(0)
+    missing = [key for key in ("policy_class", "observation_space", "action_space") if key not in data]
+    if missing:
+        raise InvalidModelFileError(f"{path} is damaged: its SB3 'data' entry lacks {missing}")
     policy_class = data.get("policy_class")
     if not (isinstance(policy_class, type) and issubclass(policy_class, PaperDQNPolicy)):
         name = getattr(policy_class, "__qualname__", repr(policy_class))

@@ -21,7 +21,7 @@ from stable_baselines3.common.type_aliases import GymEnv
 from sb3_dqn_paper.arguments import check_learning_rate
 from sb3_dqn_paper.atomic_io import atomic_write, with_default_suffix
 from sb3_dqn_paper.errors import InvalidModelFileError, InvalidReplayBufferError
-from sb3_dqn_paper.file_checks import check_model_file, check_replay_buffer, load_failure_message
+from sb3_dqn_paper.file_checks import check_model_file, check_replay_buffer, is_deserialisation_error, load_failure_message
 
 SelfModel = TypeVar("SelfModel", bound="BaseAlgorithm")
 
@@ -47,7 +47,9 @@ class ModelFilesMixin:
 
         Parameters as in SB3's ``BaseAlgorithm.load``.
 
-        :raises InvalidModelFileError: if the file is not a zip, has no SB3 data, or was saved by another algorithm
+        :raises InvalidModelFileError: if the file is not a zip, has no SB3 data, is damaged (only errors of reading the
+            file are turned into this one), or was saved by another algorithm
+        :raises ValueError: SB3's, for an ``env`` whose spaces differ from the saved ones
         :raises InvalidArgumentError: for a ``learning_rate`` in ``kwargs`` (the value training continues with) that
             is zero, negative or not finite. ``custom_objects`` are not checked: rl-zoo3's ``enjoy`` loads with
             ``custom_objects={"learning_rate": 0.0, ...}`` to predict only
@@ -57,7 +59,9 @@ class ModelFilesMixin:
         check_model_file(path)
         try:
             return super().load(path, env, device, custom_objects, print_system_info, force_reset, **kwargs)  # type: ignore[misc]
-        except Exception as error:  # a damaged file fails deep inside torch/pickle/zipfile in many ways
+        except Exception as error:
+            if not is_deserialisation_error(error):
+                raise  # SB3's own checks, e.g. the ValueError of an env whose spaces do not match the saved ones
             raise InvalidModelFileError(load_failure_message(path, "a PaperDQN model", error)) from error
 
     def save(
