@@ -20,6 +20,7 @@ def run_cli(*args: str) -> subprocess.CompletedProcess:
     )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "args, prog",
     [
@@ -37,6 +38,7 @@ def test_each_command_runs_the_module_s_main(args: list[str], prog: str) -> None
     assert result.stdout.lower().startswith(f"usage: {prog}")
 
 
+@pytest.mark.slow
 def test_exit_status_and_output_are_the_module_s(tmp_path: Path) -> None:
     """A command's failure comes back as its exit status: a checkpoint that is not one is BAD, status 1."""
     bad = tmp_path / "bad.zip"

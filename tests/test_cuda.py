@@ -243,6 +243,7 @@ def breakout_model(device: str, storage_device: str) -> PaperDQN:
     return model
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("device", DEVICES)
 def test_frame_store_on_the_device_samples_the_cpu_minibatch(device):
     """Frames kept on the device (gathered there) give the same minibatches as frames kept in host memory."""

@@ -12,7 +12,7 @@ from zoo_cli import require_installed_hook, run_python
 
 from sb3_dqn_paper import PaperDQN
 
-pytestmark = pytest.mark.zoo
+pytestmark = [pytest.mark.zoo, pytest.mark.slow]
 
 
 @pytest.fixture(scope="module")

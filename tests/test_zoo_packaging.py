@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from zoo_cli import PTH_NAME, REPO_ROOT, zoo_env
 
-pytestmark = [pytest.mark.zoo, pytest.mark.network]
+pytestmark = [pytest.mark.zoo, pytest.mark.network, pytest.mark.slow]
 
 
 @pytest.fixture(scope="module")

@@ -28,7 +28,7 @@ from sb3_dqn_paper.errors import CheckpointError
 from sb3_dqn_paper.zoo.hyperparams import load_hyperparams
 from sb3_dqn_paper.zoo.resume import EvalWithOwnRandomState
 
-pytestmark = pytest.mark.zoo
+pytestmark = [pytest.mark.zoo, pytest.mark.slow]
 
 TOTAL = 2000
 #: Every zoo run here: rl-zoo3's CartPole entry of paper_dqn.yml with updates from step 500, no evaluation.
