@@ -34,7 +34,7 @@ import gymnasium as gym
 import numpy as np
 from stable_baselines3.common.vec_env.base_vec_env import VecEnv, VecEnvIndices, VecEnvObs, VecEnvStepReturn
 
-from sb3_dqn_paper.atari import PAPER_FRAME_STACK, check_atari_env_id, paper_frame_skip
+from sb3_dqn_paper.atari import PAPER_FRAME_STACK, check_atari_env_id, resolve_frame_skip
 from sb3_dqn_paper.errors import InvalidArgumentError
 
 #: The first ale-py release whose ``AtariVectorEnv`` has the same-step auto-reset this adapter relies on.
@@ -100,10 +100,7 @@ class AleVecEnv(VecEnv):
         game = spec.kwargs.get("game")
         if not isinstance(game, str):
             raise InvalidArgumentError(f"{env_id} is not an ale-py game (its spec names no 'game')")
-        if frame_skip is None:
-            frame_skip = paper_frame_skip(env_id)
-        if frame_skip < 1:
-            raise InvalidArgumentError(f"frame_skip must be at least 1, got {frame_skip}")
+        frame_skip = resolve_frame_skip(env_id, frame_skip)
         # The id's time limit in emulator frames (ale-py registers 108,000 for the v4 and v5 ids)
         max_frames = spec.kwargs.get("max_num_frames_per_episode") or spec.max_episode_steps or 108_000
 

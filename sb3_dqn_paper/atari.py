@@ -16,7 +16,9 @@ whole game (all lives), which is what the paper's Table 1 reports.
 from typing import Any
 
 import gymnasium as gym
+from stable_baselines3.common.base_class import maybe_make_env
 from stable_baselines3.common.env_util import make_atari_env
+from stable_baselines3.common.type_aliases import GymEnv
 from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecEnv, VecFrameStack
 
 from sb3_dqn_paper.errors import InvalidArgumentError, UnknownEnvironmentError
@@ -45,6 +47,25 @@ def paper_frame_skip(env_id: str) -> int:
     """
     game = env_id.split("/")[-1].split("NoFrameskip")[0].split("-v")[0]
     return 3 if game in FRAME_SKIP_3_GAMES else PAPER_FRAME_SKIP
+
+
+def resolve_frame_skip(env_id: str, frame_skip: int | None) -> int:
+    """
+    The frame skip to use: ``frame_skip`` if given, else the paper's for the game (:func:`paper_frame_skip`).
+
+    The one place the default is decided, for :func:`make_paper_atari_env`, the ALE vector env and the rl-zoo3
+    Atari wrapper.
+
+    :param env_id: Gymnasium id of the game
+    :param frame_skip: The frame skip asked for, or ``None`` for the paper's
+    :return: The frame skip ``k``
+    :raises InvalidArgumentError: if ``frame_skip`` is below 1
+    """
+    if frame_skip is None:
+        return paper_frame_skip(env_id)
+    if frame_skip < 1:
+        raise InvalidArgumentError(f"frame_skip must be at least 1, got {frame_skip}")
+    return frame_skip
 
 
 def check_atari_env_id(env_id: str, env_kwargs: dict[str, Any] | None = None) -> gym.envs.registration.EnvSpec:
@@ -121,10 +142,7 @@ def make_paper_atari_env(
     if frame_stack < 1:
         raise InvalidArgumentError(f"frame_stack must be at least 1, got {frame_stack}")
     check_atari_env_id(env_id, env_kwargs)
-    if frame_skip is None:
-        frame_skip = paper_frame_skip(env_id)
-    if frame_skip < 1:
-        raise InvalidArgumentError(f"frame_skip must be at least 1, got {frame_skip}")
+    frame_skip = resolve_frame_skip(env_id, frame_skip)
     atari_kwargs: dict[str, Any] = dict(
         frame_skip=frame_skip,
         clip_reward=clip_reward,
@@ -143,3 +161,29 @@ def make_paper_atari_env(
         vec_env_kwargs=vec_env_kwargs,
     )
     return VecFrameStack(vec_env, n_stack=frame_stack)
+
+
+def make_env_from_id(env_id: str, verbose: int = 0) -> GymEnv:
+    """
+    The env for an id given as a string: the paper's Atari pipeline for an Atari game, ``gym.make`` otherwise.
+
+    An Atari id given to SB3's ``DQN`` trains on raw 210x160 RGB frames; a user of a paper reproduction expects
+    the paper's input instead, so Atari games with screen observations get
+    :func:`~sb3_dqn_paper.atari.make_paper_atari_env` (one env, 84x84 grayscale, 4 frames). Pass an env object
+    (e.g. ``gym.make(env_id)``) to train on something else.
+
+    :param env_id: Gymnasium id
+    :param verbose: Print which env was built when >= 1
+    :return: The env
+    :raises UnknownEnvironmentError: for an id Gymnasium does not know
+    """
+    register_atari_envs()
+    try:
+        spec = gym.spec(env_id)
+    except gym.error.Error as error:
+        raise UnknownEnvironmentError(f"Unknown environment id {env_id!r}: {error}") from error
+    if "ale_py" in str(spec.entry_point) and spec.kwargs.get("obs_type", "rgb") in ("rgb", "grayscale"):
+        if verbose >= 1:
+            print(f"{env_id} is an Atari game: building the paper's pipeline, make_paper_atari_env({env_id!r})")
+        return make_paper_atari_env(env_id)
+    return maybe_make_env(env_id, verbose)

@@ -1,6 +1,11 @@
 """
-The pieces that make :meth:`PaperDQN.train <sb3_dqn_paper.paper_dqn.PaperDQN.train>` fast without changing what
-it computes.
+The fast path of :meth:`PaperDQN.train <sb3_dqn_paper.paper_dqn.PaperDQN.train>` and of greedy acting: it
+computes the same values as the plain ``q_net(obs)`` computation, faster.
+
+:class:`FastUpdate` is the one object PaperDQN talks to: built from the policy, the device, ``td_forward`` and
+``precision``, it gives the Q-values of a minibatch (:meth:`FastUpdate.minibatch_q_values`), greedy actions
+(:meth:`FastUpdate.greedy_actions`) and reads the loss (:meth:`FastUpdate.start_loss_read`,
+:meth:`FastUpdate.finish_loss_read`). Its pieces:
 
 - :class:`QNetworkInput` turns replay observations into the network's float input once per minibatch, into a
   buffer allocated on the first update and reused after, with exactly SB3's arithmetic (``obs.float() / 255.0``
@@ -19,6 +24,8 @@ it computes.
   available when it was written.)
 """
 
+from typing import Any
+
 import numpy as np
 import torch as th
 from gymnasium import spaces
@@ -26,6 +33,11 @@ from stable_baselines3.common.policies import BaseModel
 from stable_baselines3.common.preprocessing import is_image_space
 from stable_baselines3.dqn.policies import QNetwork
 from torch import nn
+
+from sb3_dqn_paper.precision import check_precision
+
+#: How the TD target's forward pass is run (``PaperDQN(td_forward=...)``).
+TD_FORWARDS = ("auto", "separate", "batched")
 
 #: Layers whose output depends on the batch or on train/eval mode; a forward over observations and next
 #: observations together would change what they compute.
@@ -204,3 +216,118 @@ class LossReader:
         value = self._loss.item()
         self._loss = None
         return value
+
+
+class FastUpdate:
+    """
+    The fast path of PaperDQN's update and greedy acting, behind one object; it computes what the plain
+    ``q_net(obs)`` computation computes (``tests/test_fast_update.py`` checks it).
+
+    On construction it checks ``precision`` for ``device``, puts a convolution network on CPU into channels-last
+    memory format (parameters keep their identity, so an optimizer already built keeps working), and decides
+    whether the TD target's forward runs batched with the forward with gradient.
+
+    :param policy: The policy (a ``PaperDQNPolicy``: ``q_net`` and ``q_net_target``, ``None`` without a target network)
+    :param device: The device the policy runs on
+    :param td_forward: ``"auto"``, ``"separate"`` or ``"batched"`` (see ``PaperDQN``'s ``td_forward``)
+    :param precision: ``"fp32"`` or ``"bf16"``
+    :raises ValueError: for ``td_forward="batched"`` where it cannot run (a target network, no SB3 QNetwork on a
+        ``Box`` observation space, or a batch-norm/dropout layer)
+    :raises UnsupportedPrecisionError: for a precision the device cannot run
+    """
+
+    def __init__(self, policy: Any, device: th.device, td_forward: str = "auto", precision: str = "fp32") -> None:
+        check_precision(precision, device)
+        q_net = policy.q_net
+        self.channels_last = prefers_channels_last(q_net, device)
+        if self.channels_last:
+            # Parameters keep their identity (the optimizer holds them); only their memory layout changes
+            policy.to(memory_format=th.channels_last)
+        #: Float input of the Q-network in reused buffers; ``None`` where the network's own forward is used
+        self.q_input: QNetworkInput | None = None
+        if supports_direct_forward(q_net):
+            self.q_input = QNetworkInput(q_net.observation_space, q_net.normalize_images, self.channels_last)
+        resolved = td_forward
+        if td_forward == "auto":
+            resolved = "batched" if device.type == "cuda" else "separate"
+        batchable = policy.q_net_target is None and self.q_input is not None and not has_mode_dependent_layers(q_net)
+        if td_forward == "batched" and not batchable:
+            raise ValueError(
+                "td_forward='batched' needs no target network, a SB3 QNetwork on Box observations and no "
+                "batch-norm or dropout layer (their output would depend on the stacked batch); use 'separate'"
+            )
+        #: Whether one forward runs over observations and next observations together
+        self.batched = resolved == "batched" and batchable
+        #: Greedy acting without policy.predict's per-call overhead, where eval mode cannot change the output
+        self.greedy_input = self.q_input if self.q_input is not None and not has_mode_dependent_layers(q_net) else None
+        self.loss_reader = LossReader(device)
+
+    def q_values(self, q_net: nn.Module, observations: th.Tensor, slot: str = "observations") -> th.Tensor:
+        """
+        ``q_net(observations)``, computed on the fast path when it applies (same values).
+
+        :param q_net: The online or the target Q-network
+        :param observations: A minibatch of observations as the replay buffer returns them
+        :param slot: Name of the reused input buffer (``"observations"`` or ``"next_observations"``)
+        :return: Q-values, shape (batch, n_actions)
+        """
+        if self.q_input is None:
+            return q_net(observations)
+        return self.q_input.q_values(q_net, self.q_input.float_input(observations, slot))  # type: ignore[arg-type]
+
+    def minibatch_q_values(
+        self,
+        q_net: nn.Module,
+        target_net: nn.Module | None,
+        observations: th.Tensor,
+        next_observations: th.Tensor,
+    ) -> tuple[th.Tensor, th.Tensor]:
+        """
+        The Q-values of a minibatch's observations (with gradient) and next observations (without), as fp32.
+
+        Batched: one forward over both, the next-observation half detached. Separate: a no-grad forward of the
+        next observations through ``target_net`` (``q_net`` when ``None``), then a forward with gradient.
+
+        :param q_net: The online Q-network
+        :param target_net: The target network, or ``None`` (the paper: the online weights give the target)
+        :param observations: Observations of the minibatch
+        :param next_observations: Their next observations
+        :return: ``(Q(s, .), Q(s', .))``, each of shape (batch, n_actions)
+        """
+        if self.batched:
+            assert self.q_input is not None
+            batch_size = observations.shape[0]
+            both = self.q_input.stacked(observations, next_observations)
+            q_values = self.q_input.q_values(q_net, both).float()  # type: ignore[arg-type]
+            return q_values[:batch_size], q_values[batch_size:].detach()
+        with th.no_grad():
+            next_q_values = self.q_values(target_net or q_net, next_observations, "next_observations").float()
+        return self.q_values(q_net, observations).float(), next_q_values
+
+    def greedy_actions(self, q_net: QNetwork, observation: Any) -> np.ndarray | None:
+        """
+        ``argmax_a Q(s, a)`` on the fast path (see :meth:`QNetworkInput.greedy_actions`).
+
+        :param q_net: The online Q-network
+        :param observation: One observation or a batch of them
+        :return: The greedy actions, or ``None`` where the fast path does not apply (use ``policy.predict``)
+        """
+        if self.greedy_input is None:
+            return None
+        return self.greedy_input.greedy_actions(q_net, observation)
+
+    def start_loss_read(self, loss: th.Tensor) -> None:
+        """
+        Begin reading the loss on the host (see :class:`LossReader`); call before the backward pass.
+
+        :param loss: The scalar loss
+        """
+        self.loss_reader.start(loss)
+
+    def finish_loss_read(self) -> float:
+        """
+        The loss given to :meth:`start_loss_read`, as a Python float.
+
+        :return: The loss
+        """
+        return self.loss_reader.finish()

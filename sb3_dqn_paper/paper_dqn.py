@@ -10,64 +10,60 @@ Algorithm 1 of the paper, and where each line lives here::
         otherwise a_t = argmax_a Q(phi(s_t), a)                  eps from PaperDQN._on_step
         execute a_t, observe r_t and x_{t+1}; store in D      -> OffPolicyAlgorithm.collect_rollouts
         sample a random minibatch of transitions from D       -> PaperDQN.train: replay_buffer.sample
-        y_j = r_j                                if terminal  -> PaperDQN.td_target (called by td_loss)
+        y_j = r_j                                if terminal  -> PaperDQN.td_loss (the same target as PaperDQN.td_target)
         y_j = r_j + gamma max_a' Q(phi_{j+1}, a'; theta)      (same weights theta: no target network)
         gradient descent step on (y_j - Q(phi_j, a_j; theta))^2  -> PaperDQN.td_loss; train: backward, optimizer.step
 
-The update runs on a fast path (``sb3_dqn_paper.fast_update``: reused input buffers, channels-last on CPU) that
-computes the same values as the plain ``q_net(obs)`` computation; ``tests/test_fast_update.py`` checks it.
+The Q-values come from ``self.fast_update`` (:class:`~sb3_dqn_paper.fast_update.FastUpdate`: reused input buffers,
+channels-last on CPU, one forward for both halves of a minibatch where allowed), which computes the same values as
+the plain ``q_net(obs)`` computation; ``tests/test_fast_update.py`` checks it.
 """
 
 import math
-import os
-import pathlib
-import pickle
-import zipfile
+import warnings
 from typing import Any, ClassVar, TypeVar
 
 import numpy as np
 import torch as th
 from gymnasium import spaces
-from stable_baselines3.common.base_class import maybe_make_env
 from stable_baselines3.common.buffers import ReplayBuffer
 from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
 from stable_baselines3.common.policies import BasePolicy
-from stable_baselines3.common.preprocessing import get_action_dim, get_obs_shape, is_image_space
-from stable_baselines3.common.save_util import json_to_data
 from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback, ReplayBufferSamples, Schedule
 from stable_baselines3.common.utils import LinearSchedule, get_parameters_by_name, polyak_update
 from torch.nn import functional as F
 
-from sb3_dqn_paper.atomic_io import atomic_write, with_default_suffix
+from sb3_dqn_paper.arguments import check_env_spaces, check_learning_rate, check_paper_dqn_arguments
+from sb3_dqn_paper.atari import make_env_from_id
 from sb3_dqn_paper.errors import (
-    InvalidArgumentError,
-    InvalidModelFileError,
-    InvalidReplayBufferError,
     NonFiniteLossError,
-    UnknownEnvironmentError,
-    UnsupportedObservationError,
 )
-from sb3_dqn_paper.fast_update import (
-    LossReader,
-    QNetworkInput,
-    has_mode_dependent_layers,
-    prefers_channels_last,
-    supports_direct_forward,
-)
+from sb3_dqn_paper.fast_update import TD_FORWARDS, FastUpdate
+from sb3_dqn_paper.file_checks import check_model_file, check_replay_buffer
+from sb3_dqn_paper.model_files import ModelFilesMixin
 from sb3_dqn_paper.policies import CnnPolicy, MlpPolicy, MultiInputPolicy, PaperDQNPolicy
-from sb3_dqn_paper.precision import PRECISIONS, autocast, check_precision
+from sb3_dqn_paper.precision import autocast
 from sb3_dqn_paper.replay_buffer import FrameStackReplayBuffer, detect_frame_stack
 from sb3_dqn_paper.rmsprop import DEEPMIND_DECAY, DEEPMIND_LR, CenteredRMSprop, deepmind_eps_for_mean_loss
+
+__all__ = [
+    "LOSSES",
+    "TD_FORWARDS",
+    "PaperDQN",
+    # moved to sb3_dqn_paper.arguments, sb3_dqn_paper.atari and sb3_dqn_paper.file_checks; importable from here as before
+    "check_learning_rate",
+    "check_model_file",
+    "check_replay_buffer",
+    "make_env_from_id",
+]
 
 SelfPaperDQN = TypeVar("SelfPaperDQN", bound="PaperDQN")
 
 #: Loss functions by name: the paper's squared error, and the Huber loss of the Nature paper.
 LOSSES = {"mse": F.mse_loss, "huber": F.smooth_l1_loss}
-#: How the TD target's forward pass is run (see ``td_forward`` in :class:`PaperDQN`).
-TD_FORWARDS = ("auto", "separate", "batched")
 
 
-class PaperDQN(OffPolicyAlgorithm):
+class PaperDQN(ModelFilesMixin, OffPolicyAlgorithm):
     """
     Deep Q-Network as in the 2013 paper: no target network, squared-error loss, RMSProp, one update per step.
 
@@ -161,30 +157,29 @@ class PaperDQN(OffPolicyAlgorithm):
         device: th.device | str = "auto",
         _init_setup_model: bool = True,
     ) -> None:
-        self._check_arguments(
-            learning_rate,
-            buffer_size,
-            learning_starts,
-            batch_size,
-            gamma,
-            target_update_interval,
-            tau,
-            exploration_initial_eps,
-            exploration_final_eps,
-            exploration_steps,
-            loss,
-            max_grad_norm,
+        check_paper_dqn_arguments(
+            learning_rate=learning_rate,
+            buffer_size=buffer_size,
+            learning_starts=learning_starts,
+            batch_size=batch_size,
+            gamma=gamma,
+            target_update_interval=target_update_interval,
+            tau=tau,
+            exploration_initial_eps=exploration_initial_eps,
+            exploration_final_eps=exploration_final_eps,
+            exploration_steps=exploration_steps,
+            loss=loss,
+            max_grad_norm=max_grad_norm,
             train_freq=train_freq,
             gradient_steps=gradient_steps,
             policy_kwargs=policy_kwargs,
+            td_forward=td_forward,
+            precision=precision,
         )
-        self._check_td_forward(td_forward, target_update_interval)
-        if precision not in PRECISIONS:
-            check_precision(precision, th.device("cpu"))  # raises UnsupportedPrecisionError naming the choices
         if isinstance(env, str):
             env = make_env_from_id(env, verbose)
         if env is not None:
-            self._check_env_spaces(policy, env, policy_kwargs)
+            check_env_spaces(policy, env, policy_kwargs)
 
         policy_kwargs = dict(policy_kwargs or {})
         policy_kwargs.setdefault("target_network", target_update_interval is not None)
@@ -236,109 +231,6 @@ class PaperDQN(OffPolicyAlgorithm):
         if _init_setup_model:
             self._setup_model()
 
-    @staticmethod
-    def _check_arguments(
-        learning_rate: float | Schedule,
-        buffer_size: int,
-        learning_starts: int,
-        batch_size: int,
-        gamma: float,
-        target_update_interval: int | None,
-        tau: float,
-        exploration_initial_eps: float,
-        exploration_final_eps: float,
-        exploration_steps: int,
-        loss: str,
-        max_grad_norm: float | None,
-        train_freq: int | tuple[int, str] = 1,
-        gradient_steps: int = -1,
-        policy_kwargs: dict[str, Any] | None = None,
-    ) -> None:
-        """
-        Refuse impossible settings before any env, buffer or network is built.
-
-        :raises InvalidArgumentError: naming the first impossible setting (a ``ValueError`` subclass)
-        """
-        _check_counts(
-            integers=dict(buffer_size=buffer_size, batch_size=batch_size),
-            whole_numbers=dict(learning_starts=learning_starts, exploration_steps=exploration_steps),
-        )
-        if buffer_size <= 0:
-            raise InvalidArgumentError(f"buffer_size must be positive, got {buffer_size}")
-        if batch_size <= 0:
-            raise InvalidArgumentError(f"batch_size must be positive, got {batch_size}")
-        if batch_size > buffer_size:
-            raise InvalidArgumentError(f"batch_size ({batch_size}) cannot exceed buffer_size ({buffer_size})")
-        check_learning_rate(learning_rate)
-        if learning_starts < 0:
-            raise InvalidArgumentError(f"learning_starts must be >= 0, got {learning_starts}")
-        if not 0.0 <= gamma <= 1.0:
-            raise InvalidArgumentError(f"gamma must be in [0, 1], got {gamma}")
-        if target_update_interval is not None and target_update_interval <= 0:
-            raise InvalidArgumentError(
-                f"target_update_interval must be positive or None (no target network), got {target_update_interval}"
-            )
-        if not 0.0 <= tau <= 1.0:
-            # tau=0 (a target network that keeps its initial weights) is allowed, as in SB3's DQN
-            raise InvalidArgumentError(f"tau must be in [0, 1], got {tau}")
-        epsilons = {"exploration_initial_eps": exploration_initial_eps, "exploration_final_eps": exploration_final_eps}
-        for name, eps in epsilons.items():
-            if not 0.0 <= eps <= 1.0:
-                raise InvalidArgumentError(f"{name} must be in [0, 1], got {eps}")
-        if exploration_initial_eps < exploration_final_eps:
-            raise InvalidArgumentError(
-                f"exploration_initial_eps ({exploration_initial_eps}) must be >= exploration_final_eps "
-                f"({exploration_final_eps}): epsilon anneals downwards"
-            )
-        if exploration_steps < 0:
-            raise InvalidArgumentError(f"exploration_steps must be >= 0, got {exploration_steps}")
-        if loss not in LOSSES:
-            raise InvalidArgumentError(f"loss must be one of {sorted(LOSSES)}, got {loss!r}")
-        if max_grad_norm is not None and not max_grad_norm > 0:
-            raise InvalidArgumentError(f"max_grad_norm must be positive or None, got {max_grad_norm}")
-        _check_train_freq(train_freq, gradient_steps)
-        _check_net_arch(policy_kwargs)
-
-    @staticmethod
-    def _check_td_forward(td_forward: str, target_update_interval: int | None) -> None:
-        """Refuse an unknown ``td_forward``, or ``"batched"`` with a target network."""
-        if td_forward not in TD_FORWARDS:
-            raise InvalidArgumentError(f"td_forward must be one of {TD_FORWARDS}, got {td_forward!r}")
-        if td_forward == "batched" and target_update_interval is not None:
-            raise InvalidArgumentError(
-                "td_forward='batched' runs the TD target on the online network, so it needs "
-                "target_update_interval=None (no target network)"
-            )
-
-    def _check_env_spaces(
-        self, policy: str | type[PaperDQNPolicy], env: GymEnv, policy_kwargs: dict[str, Any] | None = None
-    ) -> None:
-        """
-        Refuse action and observation spaces PaperDQN cannot handle, with a message naming the space.
-
-        :param policy: The policy given to the constructor
-        :param env: The env
-        :param policy_kwargs: The policy's keyword arguments (``normalize_images=False`` allows float images)
-        :raises InvalidArgumentError: for a non-``Discrete`` action space or ``CnnPolicy`` on non-image observations
-        :raises UnsupportedObservationError: for a frame stack built along the wrong axis of its frames
-        """
-        if not isinstance(env.action_space, spaces.Discrete):
-            raise InvalidArgumentError(
-                f"PaperDQN needs a Discrete action space (one Q-value per action), got {env.action_space}"
-            )
-        wants_cnn = policy == "CnnPolicy" or (isinstance(policy, type) and issubclass(policy, CnnPolicy))
-        normalize_images = (policy_kwargs or {}).get("normalize_images", True)
-        # As SB3's NatureCNN: uint8 images, or any Box of rank 3 when the images are already normalised
-        if wants_cnn and not is_image_space(
-            env.observation_space, check_channels=False, normalized_image=not normalize_images
-        ):
-            raise InvalidArgumentError(
-                f"CnnPolicy needs image observations (uint8, shape (C, H, W) or (H, W, C); any dtype of rank 3 with "
-                f"policy_kwargs=dict(normalize_images=False)), got {env.observation_space}. "
-                "Use 'MlpPolicy' for vector observations."
-            )
-        _check_frame_stack_axis(env)
-
     def _setup_model(self) -> None:
         if self.replay_buffer_class is None and not self.optimize_memory_usage:
             # Frame stacks: store each frame once. The stack size is replay_buffer_kwargs["frame_stack"] (the buffer
@@ -357,31 +249,7 @@ class PaperDQN(OffPolicyAlgorithm):
         # Linear from initial to final over `exploration_steps` agent steps, constant after
         self.exploration_schedule = LinearSchedule(self.exploration_initial_eps, self.exploration_final_eps, 1.0)
         self.loss_fn = LOSSES[self.loss]
-        self._setup_fast_update()
-
-    def _setup_fast_update(self) -> None:
-        """Prepare the update step's fast path (``sb3_dqn_paper.fast_update``); it computes the same values."""
-        check_precision(self.precision, self.device)
-        channels_last = prefers_channels_last(self.q_net, self.device)
-        if channels_last:
-            # Parameters keep their identity (the optimizer holds them); only their memory layout changes
-            self.policy.to(memory_format=th.channels_last)
-        self._q_input = None
-        if supports_direct_forward(self.q_net):
-            self._q_input = QNetworkInput(self.q_net.observation_space, self.q_net.normalize_images, channels_last)
-        td_forward = self.td_forward
-        if td_forward == "auto":
-            td_forward = "batched" if self.device.type == "cuda" else "separate"
-        batchable = self.q_net_target is None and self._q_input is not None and not has_mode_dependent_layers(self.q_net)
-        if self.td_forward == "batched" and not batchable:
-            raise ValueError(
-                "td_forward='batched' needs no target network, a SB3 QNetwork on Box observations and no "
-                "batch-norm or dropout layer (their output would depend on the stacked batch); use 'separate'"
-            )
-        self._batched_td_forward = td_forward == "batched" and batchable
-        # Greedy acting without policy.predict's per-call overhead, where eval mode cannot change the output
-        self._greedy_input = self._q_input if self._q_input is not None and not has_mode_dependent_layers(self.q_net) else None
-        self._loss_reader = LossReader(self.device)
+        self.fast_update = FastUpdate(self.policy, self.device, self.td_forward, self.precision)
 
     def epsilon(self, num_timesteps: int) -> float:
         """
@@ -411,17 +279,9 @@ class PaperDQN(OffPolicyAlgorithm):
         self.logger.record("rollout/exploration_rate", self.exploration_rate)
 
     def q_values(self, q_net: th.nn.Module, observations: th.Tensor, slot: str = "observations") -> th.Tensor:
-        """
-        ``q_net(observations)``, computed on the fast path when it applies (same values).
-
-        :param q_net: The online or the target Q-network
-        :param observations: A minibatch of observations as the replay buffer returns them
-        :param slot: Name of the reused input buffer (``"observations"`` or ``"next_observations"``)
-        :return: Q-values, shape (batch, n_actions)
-        """
-        if self._q_input is None:
-            return q_net(observations)
-        return self._q_input.q_values(q_net, self._q_input.float_input(observations, slot))  # type: ignore[arg-type]
+        """Deprecated: use ``self.fast_update.q_values`` (same arguments, same values)."""
+        warnings.warn("PaperDQN.q_values is deprecated; use model.fast_update.q_values", DeprecationWarning, stacklevel=2)
+        return self.fast_update.q_values(q_net, observations, slot)
 
     def td_target(self, rewards: th.Tensor, dones: th.Tensor, next_observations: th.Tensor) -> th.Tensor:
         """
@@ -436,7 +296,7 @@ class PaperDQN(OffPolicyAlgorithm):
         """
         q_net = self.q_net if self.q_net_target is None else self.q_net_target
         with th.no_grad():
-            next_q_values = self.q_values(q_net, next_observations, "next_observations").float()
+            next_q_values = self.fast_update.q_values(q_net, next_observations, "next_observations").float()
             return self._target_from_next_q_values(rewards, dones, next_q_values)
 
     def _target_from_next_q_values(self, rewards: th.Tensor, dones: th.Tensor, next_q_values: th.Tensor) -> th.Tensor:
@@ -445,27 +305,19 @@ class PaperDQN(OffPolicyAlgorithm):
 
     def td_loss(self, replay_data: ReplayBufferSamples) -> th.Tensor:
         """
-        The loss of Algorithm 1's gradient step on a minibatch: ``loss(Q(s, a), y)`` with ``y`` from :meth:`td_target`.
+        The loss of Algorithm 1's gradient step on a minibatch: ``loss(Q(s, a), y)``, ``y`` as in :meth:`td_target`.
 
-        Without a target network and with ``td_forward="batched"``, one forward over observations and next
-        observations gives both; the next-observation half is detached, so ``y`` carries no gradient as before.
+        The forwards run under ``autocast(precision)``; the Q-values are fp32 before any target arithmetic.
 
         :param replay_data: A minibatch from the replay buffer
         :return: The scalar loss, with gradient
         """
-        actions = replay_data.actions.long()
         with autocast(self.precision, self.device):
-            if self._batched_td_forward:
-                batch_size = replay_data.observations.shape[0]
-                both = self._q_input.stacked(replay_data.observations, replay_data.next_observations)  # type: ignore[union-attr,arg-type]
-                q_values = self._q_input.q_values(self.q_net, both).float()  # type: ignore[union-attr]
-                target_q_values = self._target_from_next_q_values(
-                    replay_data.rewards, replay_data.dones, q_values[batch_size:].detach()
-                )
-                current_q_values = q_values[:batch_size].gather(1, actions)
-            else:
-                target_q_values = self.td_target(replay_data.rewards, replay_data.dones, replay_data.next_observations)
-                current_q_values = self.q_values(self.q_net, replay_data.observations).float().gather(1, actions)
+            q_values, next_q_values = self.fast_update.minibatch_q_values(
+                self.q_net, self.q_net_target, replay_data.observations, replay_data.next_observations
+            )
+        target_q_values = self._target_from_next_q_values(replay_data.rewards, replay_data.dones, next_q_values)
+        current_q_values = q_values.gather(1, replay_data.actions.long())
         return self.loss_fn(current_q_values, target_q_values)
 
     def train(self, gradient_steps: int, batch_size: int = 32) -> None:
@@ -478,10 +330,10 @@ class PaperDQN(OffPolicyAlgorithm):
             replay_data = self.replay_buffer.sample(batch_size, env=self._vec_normalize_env)  # type: ignore[union-attr]
             loss = self.td_loss(replay_data)
             # On CUDA the loss is read while the backward pass is queued; either way it is checked before the step
-            self._loss_reader.start(loss)
+            self.fast_update.start_loss_read(loss)
             optimizer.zero_grad()
             loss.backward()
-            loss_value = self._loss_reader.finish()
+            loss_value = self.fast_update.finish_loss_read()
             if not math.isfinite(loss_value):
                 raise NonFiniteLossError(
                     f"PaperDQN: the loss became {loss_value} at update {self._n_updates + step + 1} "
@@ -524,7 +376,7 @@ class PaperDQN(OffPolicyAlgorithm):
             else:
                 action = np.array(self.action_space.sample())
         else:
-            action = None if self._greedy_input is None else self._greedy_input.greedy_actions(self.q_net, observation)
+            action = self.fast_update.greedy_actions(self.q_net, observation)
             if action is None:
                 action, state = self.policy.predict(observation, state, episode_start, deterministic)
         return action, state
@@ -547,331 +399,29 @@ class PaperDQN(OffPolicyAlgorithm):
             progress_bar=progress_bar,
         )
 
-    @classmethod
-    def load(  # type: ignore[override]
-        cls: type[SelfPaperDQN],
-        path: Any,
-        env: GymEnv | None = None,
-        device: th.device | str = "auto",
-        custom_objects: dict[str, Any] | None = None,
-        print_system_info: bool = False,
-        force_reset: bool = True,
-        **kwargs: Any,
-    ) -> SelfPaperDQN:
-        """
-        Load a model saved with :meth:`save`, after checking that the file is a PaperDQN save.
-
-        Parameters as in SB3's ``BaseAlgorithm.load``.
-
-        :raises InvalidModelFileError: if the file is not a zip, has no SB3 data, or was saved by another algorithm
-        :raises InvalidArgumentError: for a ``learning_rate`` in ``kwargs`` (the value training continues with) that
-            is zero, negative or not finite. ``custom_objects`` are not checked: rl-zoo3's ``enjoy`` loads with
-            ``custom_objects={"learning_rate": 0.0, ...}`` to predict only
-        """
-        if "learning_rate" in kwargs:
-            check_learning_rate(kwargs["learning_rate"])
-        check_model_file(path)
-        try:
-            return super().load(path, env, device, custom_objects, print_system_info, force_reset, **kwargs)
-        except Exception as error:  # a damaged file fails deep inside torch/pickle/zipfile in many ways
-            raise InvalidModelFileError(_load_failure(path, "a PaperDQN model", error)) from error
-
-    def save(
-        self,
-        path: str | pathlib.Path | Any,
-        exclude: list[str] | None = None,
-        include: list[str] | None = None,
-    ) -> None:
-        """
-        SB3's ``save``, written atomically when ``path`` is a file name: a crash or a full disk midway leaves the
-        previous file at ``path`` intact.
-
-        :param path: Path of the file (``.zip`` is added when it has no suffix), or an open binary file
-        :param exclude: Names of parameters that should be excluded in addition to the default ones
-        :param include: Names of parameters that might be excluded but should be included anyway
-        :raises SaveError: if the file cannot be written
-        """
-        if not isinstance(path, (str, os.PathLike)):
-            super().save(path, exclude, include)
-            return
-        with atomic_write(with_default_suffix(path, "zip")) as file:
-            super().save(file, exclude, include)
-
-    def save_replay_buffer(self, path: str | pathlib.Path | Any) -> None:
-        """
-        SB3's ``save_replay_buffer`` (a pickle of the buffer), written atomically when ``path`` is a file name.
-
-        :param path: Path of the file (``.pkl`` is added when it has no suffix), or an open binary file
-        :raises SaveError: if the file cannot be written
-        """
-        if not isinstance(path, (str, os.PathLike)):
-            super().save_replay_buffer(path)
-            return
-        assert self.replay_buffer is not None, "The replay buffer is not defined"
-        with atomic_write(with_default_suffix(path, "pkl")) as file:
-            pickle.dump(self.replay_buffer, file, protocol=pickle.HIGHEST_PROTOCOL)
-
-    def load_replay_buffer(self, path: str | pathlib.Path | Any, truncate_last_traj: bool = True) -> None:
-        """
-        SB3's ``load_replay_buffer``, refusing a file that is damaged or holds a buffer that does not fit this model.
-
-        :param path: Path of the pickled replay buffer, or an open binary file
-        :param truncate_last_traj: As in SB3 (``HerReplayBuffer`` only)
-        :raises InvalidReplayBufferError: naming the problem; the model keeps its current buffer
-        """
-        previous = self.replay_buffer
-        try:
-            super().load_replay_buffer(path, truncate_last_traj)
-        except Exception as error:  # unpickling garbage fails in many ways
-            self.replay_buffer = previous
-            raise InvalidReplayBufferError(_load_failure(path, "a replay buffer", error)) from error
-        try:
-            check_replay_buffer(self, self.replay_buffer, str(path))
-        except InvalidReplayBufferError:
-            self.replay_buffer = previous
-            raise
-
     def _excluded_save_params(self) -> list[str]:
-        fast_path = ["_q_input", "_greedy_input", "_loss_reader"]
-        return [*super()._excluded_save_params(), "q_net", "q_net_target", "loss_fn", *fast_path]
+        return [*super()._excluded_save_params(), "q_net", "q_net_target", "loss_fn", "fast_update"]
 
     def _get_torch_save_params(self) -> tuple[list[str], list[str]]:
         return ["policy", "policy.optimizer"], []
 
 
-def _load_failure(path: Any, what: str, error: Exception) -> str:
-    """The message of a failed load; a MemoryError may come from a damaged pickle that claims an absurd size."""
-    hint = " (the file is damaged, or this machine lacks the memory to load it)" if isinstance(error, MemoryError) else ""
-    return f"{path} could not be loaded as {what}: {error!r}{hint}"
+#: Private helpers that moved out of this module, by name: (module, new name). Importing them from here warns.
+_MOVED = {
+    "_load_failure": ("sb3_dqn_paper.file_checks", "load_failure_message"),
+    "_is_whole_number": ("sb3_dqn_paper.arguments", "_is_whole_number"),
+    "_check_counts": ("sb3_dqn_paper.arguments", "_check_counts"),
+    "_check_train_freq": ("sb3_dqn_paper.arguments", "_check_train_freq"),
+    "_check_net_arch": ("sb3_dqn_paper.arguments", "_check_net_arch"),
+    "_check_frame_stack_axis": ("sb3_dqn_paper.arguments", "_check_frame_stack_axis"),
+}
 
 
-def check_model_file(path: Any) -> dict[str, Any]:
-    """
-    Check that ``path`` is an SB3 zip written by PaperDQN, without loading its weights.
+def __getattr__(name: str) -> Any:
+    if name in _MOVED:
+        import importlib
 
-    :param path: File path (str or Path) or an open binary file
-    :return: The saved attributes (SB3's ``data`` entry), e.g. ``observation_space`` and ``action_space``
-    :raises InvalidModelFileError: naming what is wrong with the file
-    """
-    if isinstance(path, (str, os.PathLike)):
-        path = os.fspath(path)
-        if not os.path.isfile(path) and os.path.isfile(path + ".zip"):
-            path = path + ".zip"  # SB3's load adds the suffix the same way
-        if not os.path.isfile(path):
-            raise InvalidModelFileError(f"{path}: no such model file")
-    try:
-        if not zipfile.is_zipfile(path):
-            raise InvalidModelFileError(f"{path} is not a zip file, so not a model saved by PaperDQN.save")
-        with zipfile.ZipFile(path) as archive:
-            if "data" not in archive.namelist():
-                raise InvalidModelFileError(f"{path} is a zip file but holds no SB3 'data' entry")
-            data = json_to_data(archive.read("data").decode())
-    except InvalidModelFileError:
-        raise
-    except Exception as error:  # a damaged archive can fail in many ways; all mean the same to the caller
-        raise InvalidModelFileError(f"{path} is damaged and cannot be read as a PaperDQN save: {error!r}") from error
-    finally:
-        if hasattr(path, "seek"):
-            path.seek(0)
-    policy_class = data.get("policy_class")
-    if not (isinstance(policy_class, type) and issubclass(policy_class, PaperDQNPolicy)):
-        name = getattr(policy_class, "__qualname__", repr(policy_class))
-        raise InvalidModelFileError(f"{path} was not saved by PaperDQN (its policy class is {name}, not a PaperDQN policy)")
-    return data
-
-
-def check_replay_buffer(model: OffPolicyAlgorithm, buffer: Any, source: str) -> None:
-    """
-    Check that a loaded replay buffer fits ``model``: a ``ReplayBuffer`` with the model's observation shape and
-    dtype, action space and number of envs.
-
-    :param model: The model the buffer is for
-    :param buffer: The unpickled object
-    :param source: Where it came from, for the error message
-    :raises InvalidReplayBufferError: naming the first mismatch
-    """
-    if not isinstance(buffer, ReplayBuffer):
-        raise InvalidReplayBufferError(f"{source} holds a {type(buffer).__qualname__}, not a ReplayBuffer")
-    try:
-        expected = {
-            # The space the buffer was built for (a frame-storing buffer may keep a different internal obs_shape)
-            "observation shape": (get_obs_shape(model.observation_space), get_obs_shape(buffer.observation_space)),
-            "observation dtype": (model.observation_space.dtype, buffer.observation_space.dtype),
-            "action space": (model.action_space, buffer.action_space),
-            "action dimension": (get_action_dim(model.action_space), buffer.action_dim),
-            "number of envs": (model.n_envs, buffer.n_envs),
-        }
-        position_ok = 0 <= buffer.pos < buffer.buffer_size
-    except (AttributeError, TypeError) as error:
-        raise InvalidReplayBufferError(f"{source} holds a damaged {type(buffer).__qualname__}: {error}") from error
-    if not position_ok:
-        raise InvalidReplayBufferError(
-            f"{source} holds a damaged buffer: its position {buffer.pos} is outside [0, {buffer.buffer_size})"
-        )
-    for what, (wanted, found) in expected.items():
-        if wanted != found:
-            raise InvalidReplayBufferError(
-                f"{source} does not fit this model: its {what} is {found}, the model's is {wanted} "
-                "(was it saved for another env or another number of envs?)"
-            )
-
-
-def _is_whole_number(value: Any) -> bool:
-    """Whether ``value`` is a finite whole number (an int, or a float such as ``1e6`` from a config file)."""
-    if isinstance(value, bool):
-        return False
-    if isinstance(value, (int, np.integer)):
-        return True
-    return isinstance(value, (float, np.floating)) and math.isfinite(value) and float(value).is_integer()
-
-
-def _check_counts(integers: dict[str, Any], whole_numbers: dict[str, Any]) -> None:
-    """
-    Refuse sizes that are not integers (SB3 allocates arrays with them) and step counts that are not finite whole
-    numbers (``nan`` compares false with everything, so it would slip past every other check).
-    """
-    for name, size in integers.items():
-        if isinstance(size, bool) or not isinstance(size, (int, np.integer)):
-            raise InvalidArgumentError(f"{name} must be an integer, got {size!r}")
-    for name, value in whole_numbers.items():
-        if not _is_whole_number(value):
-            raise InvalidArgumentError(f"{name} must be a whole number of transitions or agent steps, got {value!r}")
-
-
-#: Progress-remaining values at which a learning-rate schedule is checked (1 = start of training, 0 = end).
-_SCHEDULE_CHECK_POINTS = (1.0, 0.75, 0.5, 0.25, 0.0)
-
-
-def check_learning_rate(learning_rate: Any) -> None:
-    """
-    Refuse a learning rate with which nothing would be learned, whatever its form.
-
-    A number must be finite and positive. A schedule (a function of the progress remaining, as SB3's
-    ``ConstantSchedule``/``LinearSchedule`` or rl-zoo3's ``constant_fn``/``lin_``) must give a finite value >= 0 at
-    every checked point and a positive value at the start (a schedule that decays to 0 at the end is fine).
-
-    :param learning_rate: A number or a schedule
-    :raises InvalidArgumentError: naming the value and, for a schedule, the progress at which it was read
-    """
-    if callable(learning_rate):
-        for progress in _SCHEDULE_CHECK_POINTS:
-            try:
-                value = float(learning_rate(progress))
-            except Exception as error:
-                raise InvalidArgumentError(
-                    f"the learning_rate schedule {learning_rate!r} fails at progress_remaining={progress}: {error!r}"
-                ) from error
-            if not math.isfinite(value) or value < 0 or (progress == 1.0 and value == 0):
-                raise InvalidArgumentError(
-                    f"the learning_rate schedule {learning_rate!r} gives {value} at progress_remaining={progress}: a "
-                    "learning rate must be finite and positive (a schedule may reach 0 only after the start), "
-                    "otherwise the run learns nothing"
-                )
-        return
-    if isinstance(learning_rate, bool) or not isinstance(learning_rate, (int, float, np.integer, np.floating)):
-        raise InvalidArgumentError(f"learning_rate must be a number or a schedule, got {learning_rate!r}")
-    if not (math.isfinite(learning_rate) and learning_rate > 0):
-        raise InvalidArgumentError(
-            f"learning_rate must be positive and finite, got {learning_rate}: with it the run would learn nothing"
-        )
-
-
-def _check_train_freq(train_freq: Any, gradient_steps: Any) -> None:
-    """Refuse a ``train_freq`` or ``gradient_steps`` with which no update would ever run."""
-    frequency, unit = train_freq, "step"
-    if isinstance(train_freq, (tuple, list)):
-        if len(train_freq) != 2:
-            raise InvalidArgumentError(
-                f"train_freq must be an int or a (frequency, 'step' | 'episode') pair, got {train_freq!r}"
-            )
-        frequency, unit = train_freq
-    if not _is_whole_number(frequency) or frequency < 1:
-        raise InvalidArgumentError(f"train_freq must be at least 1 (updates every train_freq steps), got {train_freq!r}")
-    if unit not in ("step", "episode"):
-        raise InvalidArgumentError(f"train_freq's unit must be 'step' or 'episode', got {unit!r}")
-    if not _is_whole_number(gradient_steps) or not (gradient_steps == -1 or gradient_steps >= 1):
-        raise InvalidArgumentError(
-            f"gradient_steps must be -1 (one update per collected agent step, the paper's) or at least 1, got "
-            f"{gradient_steps!r}: with 0 the run would collect data but never learn"
-        )
-
-
-def _check_net_arch(policy_kwargs: Any) -> None:
-    """Refuse ``policy_kwargs`` that are not a dict, or a ``net_arch`` that is not a list of layer sizes."""
-    if policy_kwargs is None:
-        return
-    if not isinstance(policy_kwargs, dict):
-        raise InvalidArgumentError(f"policy_kwargs must be a dict, got {policy_kwargs!r}")
-    net_arch = policy_kwargs.get("net_arch")
-    if net_arch is None:
-        return
-    if not isinstance(net_arch, (list, tuple)) or not all(
-        _is_whole_number(size) and size >= 1 and not isinstance(size, float) for size in net_arch
-    ):
-        raise InvalidArgumentError(
-            f"policy_kwargs['net_arch'] must be a list of positive layer sizes, e.g. [256] or [64, 64], got {net_arch!r}"
-        )
-
-
-def _check_frame_stack_axis(env: Any) -> None:
-    """
-    Refuse a ``VecFrameStack`` that stacks image frames along another axis than their channels.
-
-    ``VecFrameStack(env, 4, channels_order="first")`` on channel-last (H, W, C) frames stacks them along the height,
-    so the network sees one tall image instead of 4 frames; SB3 accepts it without a word.
-    """
-    from stable_baselines3.common.preprocessing import is_image_space_channels_first
-    from stable_baselines3.common.vec_env import VecEnvWrapper, VecFrameStack
-
-    layer = env
-    while isinstance(layer, VecEnvWrapper):
-        if isinstance(layer, VecFrameStack):
-            frames = layer.venv.observation_space
-            stacked = getattr(layer, "stacked_obs", None)
-            channels_first = getattr(stacked, "channels_first", None)
-            if (
-                isinstance(frames, spaces.Box)
-                and len(frames.shape) == 3
-                and is_image_space(frames, check_channels=False)
-                and channels_first is not None
-            ):
-                frames_first = is_image_space_channels_first(frames)
-                if channels_first != frames_first:
-                    layout, wanted = ("(C, H, W)", "first") if frames_first else ("(H, W, C)", "last")
-                    raise UnsupportedObservationError(
-                        f"VecFrameStack stacks {layout} frames of shape {frames.shape} along the "
-                        f"{'channel-first' if channels_first else 'channel-last'} axis, giving "
-                        f"{layer.observation_space.shape}: the network would see one stretched image, not a stack of "
-                        f"frames. Use VecFrameStack(..., channels_order={wanted!r}) or leave channels_order unset."
-                    )
-        layer = layer.venv
-
-
-def make_env_from_id(env_id: str, verbose: int = 0) -> GymEnv:
-    """
-    The env for an id given as a string: the paper's Atari pipeline for an Atari game, ``gym.make`` otherwise.
-
-    An Atari id given to SB3's ``DQN`` trains on raw 210x160 RGB frames; a user of a paper reproduction expects
-    the paper's input instead, so Atari games with screen observations get
-    :func:`~sb3_dqn_paper.atari.make_paper_atari_env` (one env, 84x84 grayscale, 4 frames). Pass an env object
-    (e.g. ``gym.make(env_id)``) to train on something else.
-
-    :param env_id: Gymnasium id
-    :param verbose: Print which env was built when >= 1
-    :return: The env
-    :raises UnknownEnvironmentError: for an id Gymnasium does not know
-    """
-    import gymnasium as gym
-
-    from sb3_dqn_paper.atari import make_paper_atari_env, register_atari_envs
-
-    register_atari_envs()
-    try:
-        spec = gym.spec(env_id)
-    except gym.error.Error as error:
-        raise UnknownEnvironmentError(f"Unknown environment id {env_id!r}: {error}") from error
-    if "ale_py" in str(spec.entry_point) and spec.kwargs.get("obs_type", "rgb") in ("rgb", "grayscale"):
-        if verbose >= 1:
-            print(f"{env_id} is an Atari game: building the paper's pipeline, make_paper_atari_env({env_id!r})")
-        return make_paper_atari_env(env_id)
-    return maybe_make_env(env_id, verbose)
+        module, new_name = _MOVED[name]
+        warnings.warn(f"sb3_dqn_paper.paper_dqn.{name} moved to {module}.{new_name}", DeprecationWarning, stacklevel=2)
+        return getattr(importlib.import_module(module), new_name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -116,6 +116,8 @@ from stable_baselines3.common.vec_env import VecEnv, VecFrameStack, VecNormalize
 
 from sb3_dqn_paper.atari import PAPER_FRAME_STACK
 from sb3_dqn_paper.errors import InsufficientMemoryError, UnsupportedObservationError
+from sb3_dqn_paper.memory_check import available_memory_bytes as available_memory_bytes  # importable from here as before
+from sb3_dqn_paper.memory_check import check_memory_available, format_bytes
 
 #: Default spare frame slots, as a fraction of the rows, for the one extra frame each episode needs.
 DEFAULT_EXTRA_FRAME_FRACTION = 0.003
@@ -229,24 +231,6 @@ def detect_frame_stack(
     return frame_stack
 
 
-def available_memory_bytes() -> int:
-    """
-    Memory available to a new allocation without swapping: ``psutil``'s ``available``, else ``MemAvailable``.
-
-    :return: Bytes available
-    """
-    try:
-        import psutil
-
-        return int(psutil.virtual_memory().available)
-    except ImportError:  # pragma: no cover - psutil is a dependency of SB3's extras, not of SB3 itself
-        with open("/proc/meminfo") as meminfo:
-            for line in meminfo:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-        raise RuntimeError("Cannot read the available memory (no psutil and no MemAvailable in /proc/meminfo)") from None
-
-
 def compact_action_dtype(action_space: spaces.Space, sb3_dtype: np.dtype) -> np.dtype:
     """
     The smallest integer dtype that holds every action of a discrete action space (``sb3_dtype`` otherwise).
@@ -264,10 +248,6 @@ def compact_action_dtype(action_space: spaces.Space, sb3_dtype: np.dtype) -> np.
     else:
         return np.dtype(sb3_dtype)
     return np.result_type(np.min_scalar_type(low), np.min_scalar_type(high))
-
-
-def _bytes(n: float) -> str:
-    return f"{int(n):,} bytes ({n / 1e9:.2f} GB)"
 
 
 class FrameStackReplayBuffer(ReplayBuffer):
@@ -428,8 +408,8 @@ class FrameStackReplayBuffer(ReplayBuffer):
                 if frame_bytes > free:
                     raise InsufficientMemoryError(
                         f"FrameStackReplayBuffer: the frames of {self.buffer_size * self.n_envs:,} transitions need "
-                        f"{_bytes(frame_bytes)} on {device}, which has {_bytes(free)} free. Lower buffer_size or use "
-                        "storage_device='cpu'."
+                        f"{format_bytes(frame_bytes)} on {device}, which has {format_bytes(free)} free. Lower buffer_size "
+                        "or use storage_device='cpu'."
                     )
             return device
         if self.device.type == "cuda" and th.cuda.is_available():
@@ -449,22 +429,23 @@ class FrameStackReplayBuffer(ReplayBuffer):
         plan = self.memory_plan()
         frames_device = self._choose_storage_device(plan["frames"])
         host_bytes = sum(plan.values()) - (plan["frames"] if frames_device.type != "cpu" else 0)
-        available = available_memory_bytes()
-        if host_bytes > available:
-            estimate = ""
-            if self.compression is not None:
-                fraction = COMPRESSION_CODECS[self.compression][1]
-                raw = self.n_envs * self.frame_slots * (self.frame_nbytes + BYTES_OBJECT_OVERHEAD)
-                estimate = (
-                    f" (an estimate: {self.compression}-compressed frames taken at {fraction:.0%} of their raw size, "
-                    f"the worst of the seven Table 1 games played at random; frames that compress worse take up to "
-                    f"{_bytes(raw)})"
-                )
-            raise InsufficientMemoryError(
-                f"FrameStackReplayBuffer of {self.buffer_size * self.n_envs:,} transitions "
-                f"({self.frame_stack} frames of shape {self.frame_shape} per observation) needs {_bytes(host_bytes)} "
-                f"of memory{estimate}, but only {_bytes(available)} is available. Lower buffer_size or free memory."
+        estimate = ""
+        if self.compression is not None:
+            fraction = COMPRESSION_CODECS[self.compression][1]
+            raw = self.n_envs * self.frame_slots * (self.frame_nbytes + BYTES_OBJECT_OVERHEAD)
+            estimate = (
+                f" (an estimate: {self.compression}-compressed frames taken at {fraction:.0%} of their raw size, "
+                f"the worst of the seven Table 1 games played at random; frames that compress worse take up to "
+                f"{format_bytes(raw)})"
             )
+        check_memory_available(
+            host_bytes,
+            f"FrameStackReplayBuffer of {self.buffer_size * self.n_envs:,} transitions "
+            f"({self.frame_stack} frames of shape {self.frame_shape} per observation)",
+            InsufficientMemoryError,
+            note=estimate,
+            advice=" Lower buffer_size or free memory.",
+        )
         frame_count = self.n_envs * self.frame_slots + 1
         if self.compression is not None:
             self._codec = frame_codec(self.compression)

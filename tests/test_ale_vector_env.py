@@ -42,6 +42,7 @@ def test_same_observations_shapes_and_spaces_as_the_paper_pipeline(n_envs):
         env.close()
 
 
+@pytest.mark.slow
 def test_rewards_are_clipped_and_the_game_score_is_not():
     """Space Invaders pays 5 to 30 points per invader: clipped to 1 per step, unclipped in the episode info."""
     clipped = AleVecEnv("SpaceInvadersNoFrameskip-v4", seed=3)
@@ -76,6 +77,7 @@ def test_rewards_are_clipped_and_the_game_score_is_not():
     assert lives_per_game[0] == 2
 
 
+@pytest.mark.slow
 def test_episode_info_only_at_game_over_like_the_paper_pipeline():
     """Both backends: done at each life loss, info["episode"] (score of the whole game) only when the game ends."""
     for env in (AleVecEnv("BreakoutNoFrameskip-v4", seed=1), make_paper_atari_env("BreakoutNoFrameskip-v4", seed=1)):

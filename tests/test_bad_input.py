@@ -1,5 +1,6 @@
 """Each bad input is refused with a message naming the problem, before any training starts."""
 
+import struct
 import zipfile
 
 import gymnasium as gym
@@ -51,7 +52,7 @@ def test_bad_hyperparameters(kwargs: dict, message: str, monkeypatch: pytest.Mon
     def no_env(*args, **kw):
         raise AssertionError("env built before the arguments were checked")
 
-    monkeypatch.setattr("sb3_dqn_paper.paper_dqn.maybe_make_env", no_env)
+    monkeypatch.setattr("sb3_dqn_paper.paper_dqn.make_env_from_id", no_env)
     with pytest.raises(ValueError, match=message):
         PaperDQN("MlpPolicy", "CartPole-v1", **kwargs)
 
@@ -97,3 +98,27 @@ def test_non_finite_loss_stops_before_the_weights_change() -> None:
     with pytest.raises(NonFiniteLossError, match=r"loss became nan at update \d+"):
         model.learn(10, reset_num_timesteps=False)
     assert all(th.equal(a, b) for a, b in zip(before, model.q_net.parameters(), strict=True))
+
+
+def test_load_with_a_mismatched_env_raises_sb3_s_space_error(tmp_path) -> None:
+    """A sound file loaded with an env of other spaces is SB3's space-mismatch ValueError, not a 'damaged file'."""
+    PaperDQN("MlpPolicy", "CartPole-v1", buffer_size=100, learning_starts=10, device="cpu").save(tmp_path / "cartpole")
+    with pytest.raises(ValueError, match="Observation spaces do not match") as raised:
+        PaperDQN.load(tmp_path / "cartpole", env=gym.make("Acrobot-v1"), device="cpu")
+    assert not isinstance(raised.value, InvalidModelFileError)
+    # the same file loads with the env it was saved for
+    assert PaperDQN.load(tmp_path / "cartpole", env=gym.make("CartPole-v1"), device="cpu").observation_space.shape == (4,)
+
+
+def test_load_reports_a_damaged_weights_entry_as_a_damaged_file(tmp_path) -> None:
+    """One changed byte in policy.pth: its CRC no longer matches, which is reported as a damaged model file."""
+    PaperDQN("MlpPolicy", "CartPole-v1", buffer_size=100, learning_starts=10, device="cpu").save(tmp_path / "model.zip")
+    with zipfile.ZipFile(tmp_path / "model.zip") as archive:
+        info = archive.getinfo("policy.pth")
+    content = bytearray((tmp_path / "model.zip").read_bytes())
+    name_length, extra_length = struct.unpack("<HH", content[info.header_offset + 26 : info.header_offset + 30])
+    start = info.header_offset + 30 + name_length + extra_length  # the entry's data, after its local header
+    content[start + info.compress_size // 2] ^= 0xFF
+    (tmp_path / "model.zip").write_bytes(bytes(content))
+    with pytest.raises(InvalidModelFileError, match="is damaged"):
+        PaperDQN.load(tmp_path / "model.zip", env=gym.make("CartPole-v1"), device="cpu")

@@ -28,6 +28,8 @@ from sb3_dqn_paper.checkpoint import (
     save_checkpoint,
 )
 
+pytestmark = pytest.mark.slow
+
 WORKER = pathlib.Path(__file__).with_name("checkpoint_worker.py")
 ROOT = WORKER.parents[1]
 ENVS = list(RUNS)

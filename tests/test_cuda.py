@@ -189,7 +189,7 @@ UPDATE_CASES = [
 def test_one_update_matches_the_plain_computation(device, reference, td_forward, precision, tf32):
     set_tf32(tf32)
     model = filled_model(device, td_forward=td_forward, precision=precision)
-    assert model._batched_td_forward == (td_forward == "batched")
+    assert model.fast_update.batched == (td_forward == "batched")
     assert model.q_net.features_extractor.cnn[0].weight.device.type == device
     errors = update_errors(model, reference)
     tolerance = tolerances(device, precision, tf32, reference)
@@ -243,6 +243,7 @@ def breakout_model(device: str, storage_device: str) -> PaperDQN:
     return model
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("device", DEVICES)
 def test_frame_store_on_the_device_samples_the_cpu_minibatch(device):
     """Frames kept on the device (gathered there) give the same minibatches as frames kept in host memory."""

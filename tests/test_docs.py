@@ -202,6 +202,7 @@ def test_docs_name_the_commands() -> None:
     } <= set(modules)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("module", named_modules())
 def test_named_command_runs_help(module: str) -> None:
     env = dict(os.environ)

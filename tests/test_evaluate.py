@@ -43,6 +43,7 @@ def model(model_path: str) -> PaperDQN:
     return PaperDQN.load(model_path, device="cpu")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("life_loss", [True, False])
 def test_only_completed_whole_games_count(model: PaperDQN, tmp_path, life_loss: bool) -> None:
     monitor_dir = str(tmp_path / "monitor")
@@ -66,6 +67,7 @@ def test_only_completed_whole_games_count(model: PaperDQN, tmp_path, life_loss: 
     assert not any(episode.truncated for episode in result.episodes)
 
 
+@pytest.mark.slow
 def test_unclipped_score_differs_from_clipped_where_rewards_exceed_one(model: PaperDQN) -> None:
     result = evaluate_paper_protocol(model, "SpaceInvadersNoFrameskip-v4", n_steps=SHORT_RUN, epsilon=1.0, seed=3)
     assert result.n_episodes >= 1
@@ -118,6 +120,7 @@ def test_epsilon_one_is_uniform(model: PaperDQN) -> None:
     assert actor.n_random == draws
 
 
+@pytest.mark.slow
 def test_epsilon_005_takes_about_5_percent_random_actions(model: PaperDQN) -> None:
     observation = _observations(1)
     (greedy,) = model.predict(observation, deterministic=True)[0]
@@ -132,6 +135,7 @@ def test_epsilon_005_takes_about_5_percent_random_actions(model: PaperDQN) -> No
     assert differs <= actor.n_random
 
 
+@pytest.mark.slow
 def test_same_seed_same_numbers(model_path: str, model: PaperDQN) -> None:
     n_steps = 1_000
     first = evaluate_paper_protocol(model_path, "SpaceInvadersNoFrameskip-v4", n_steps=n_steps, seed=7)
@@ -145,6 +149,7 @@ def test_same_seed_same_numbers(model_path: str, model: PaperDQN) -> None:
     assert abs(first.n_random_actions - n_steps * 0.05) < 5 * np.sqrt(n_steps * 0.05 * 0.95)
 
 
+@pytest.mark.slow
 def test_json_output_and_file(model_path: str, tmp_path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "results" / "space_invaders.json"
     argv = [model_path, "--env", "SpaceInvadersNoFrameskip-v4", "--steps", "1500", "--seed", "2", "--json", "--out", str(out)]

@@ -82,8 +82,8 @@ def sample(model: PaperDQN, seed: int = 1):
 def test_one_update_same_loss_and_gradients(env_kind, td_forward, target_update_interval):
     model = filled(make_model(env_kind, target_update_interval, td_forward=td_forward))
     if env_kind == "image":
-        assert model._q_input is not None and model._q_input.channels_last
-    assert model._batched_td_forward == (td_forward == "batched")
+        assert model.fast_update.q_input is not None and model.fast_update.q_input.channels_last
+    assert model.fast_update.batched == (td_forward == "batched")
     q_ref = plain_network(model.q_net)
     target_ref = None if model.q_net_target is None else plain_network(model.q_net_target)
     data = sample(model)
@@ -126,11 +126,11 @@ def test_train_step_matches_reference_step(env_kind):
 class ReferencePaperDQN(PaperDQN):
     """PaperDQN with the plain update of the project's first version (no fast path at all)."""
 
-    def _setup_fast_update(self) -> None:
-        super()._setup_fast_update()
+    def _setup_model(self) -> None:
+        super()._setup_model()
         self.policy.to(memory_format=th.contiguous_format)
-        self._q_input = None
-        self._batched_td_forward = False
+        self.fast_update.q_input = None
+        self.fast_update.batched = False
 
     def train(self, gradient_steps: int, batch_size: int = 32) -> None:
         self.policy.set_training_mode(True)
@@ -214,7 +214,7 @@ def test_bad_td_forward_is_refused():
 def test_dict_observations_use_the_plain_forward():
     """Dict observations have no fast input path: 'auto' falls back to SB3's forward, 'batched' is refused."""
     model = PaperDQN("MultiInputPolicy", SimpleMultiObsEnv(), buffer_size=500, learning_starts=50, seed=0, device="cpu")
-    assert model._q_input is None and not model._batched_td_forward
+    assert model.fast_update.q_input is None and not model.fast_update.batched
     model.learn(60)
     assert model._n_updates == 10
     with pytest.raises(ValueError, match="td_forward='batched' needs no target network, a SB3 QNetwork on Box"):
@@ -239,7 +239,7 @@ def test_save_load_keeps_fast_path(tmp_path):
     expected = model.q_net(observation).detach()
     model.save(tmp_path / "model.zip")
     loaded = PaperDQN.load(tmp_path / "model.zip", env=image_env(), device="cpu")
-    assert loaded._q_input is not None
+    assert loaded.fast_update.q_input is not None
     th.testing.assert_close(loaded.q_net(observation), expected, rtol=0, atol=0)
 
 
@@ -250,7 +250,7 @@ def test_greedy_acting_matches_sb3_predict(env_kind):
     space = model.observation_space
     space.seed(7)
     observations = np.stack([space.sample() for _ in range(64)])
-    assert model._greedy_input is not None
+    assert model.fast_update.greedy_input is not None
     single = np.array([model.predict(obs, deterministic=True)[0] for obs in observations])
     reference = np.array([model.policy.predict(obs, deterministic=True)[0] for obs in observations])
     np.testing.assert_array_equal(single, reference)
@@ -264,6 +264,17 @@ def test_greedy_acting_falls_back_for_other_observation_layouts():
     model = make_model("image")
     obs = model.observation_space.sample()
     channel_last = np.transpose(obs, (1, 2, 0))
-    assert model._greedy_input.greedy_actions(model.q_net, channel_last) is None
+    assert model.fast_update.greedy_input.greedy_actions(model.q_net, channel_last) is None
+    assert model.fast_update.greedy_actions(model.q_net, channel_last) is None
     action, _ = model.predict(channel_last, deterministic=True)
     assert action == model.policy.predict(obs, deterministic=True)[0]
+
+
+def test_deprecated_q_values_is_the_fast_update_s():
+    """PaperDQN.q_values (moved to FastUpdate) still works, warns, and gives q_net's values."""
+    model = filled(make_model("image"))
+    observations = sample(model).observations
+    with pytest.warns(DeprecationWarning, match="fast_update.q_values"):
+        values = model.q_values(model.q_net, observations)
+    th.testing.assert_close(values, model.fast_update.q_values(model.q_net, observations), rtol=0, atol=0)
+    th.testing.assert_close(values, plain_network(model.q_net)(observations), rtol=1e-6, atol=1e-7)

@@ -1,10 +1,13 @@
 """Learning test: PaperDQN (no target network, squared error, centred RMSProp) solves CartPole-v1."""
 
 import gymnasium as gym
+import pytest
 from stable_baselines3.common.evaluation import evaluate_policy
 from stable_baselines3.common.monitor import Monitor
 
 from sb3_dqn_paper import PaperDQN
+
+pytestmark = pytest.mark.slow
 
 # Budget: 20,000 agent steps (one update per step), about a minute on 2 CPU cores.
 CARTPOLE_SETTINGS = dict(

@@ -138,6 +138,7 @@ def test_precision_is_saved_and_loaded(tmp_path) -> None:
     assert PaperDQN.load(tmp_path / "model.zip", device="cpu", custom_objects={"precision": "fp32"}).precision == "fp32"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("prec", ["fp32", "bf16"])
 def test_image_task_learns(prec: str) -> None:
     """The paper's network on 44x44x4 frames learns which side the bright patch is on: chance before, >= 95 % after."""
@@ -149,6 +150,7 @@ def test_image_task_learns(prec: str) -> None:
     assert after >= 0.95, f"{prec}: greedy accuracy {after} < 0.95 after 400 updates (before: {before})"
 
 
+@pytest.mark.slow
 def test_cartpole_reaches_150_in_bf16() -> None:
     """
     The fp32 learning test of tests/test_learning.py, with precision='bf16'. On a CPU without native bf16 (the CI

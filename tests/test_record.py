@@ -64,6 +64,7 @@ def test_gif_holds_the_raw_rgb_frames(model_path: str, tmp_path) -> None:
         np.testing.assert_array_equal(decoded, recorded)
 
 
+@pytest.mark.slow
 def test_recording_plays_the_evaluated_games(model_path: str) -> None:
     # Same seed and settings: the games that end while recording are the games the evaluation scores
     settings = dict(n_steps=1_200, epsilon=1.0, seed=4)

@@ -236,12 +236,14 @@ def check_same_transitions_as_sb3(
         assert_same_samples(ours, reference, batch_size=7, seed=seed)
 
 
+@pytest.mark.slow
 @settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(**SEQUENCES)
 def test_same_transitions_as_sb3_replay_buffer(**sequence: Any) -> None:
     check_same_transitions_as_sb3(**sequence)
 
 
+@pytest.mark.slow
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(compression=st.sampled_from(["zstd", "lz4"]), **SEQUENCES)
 def test_same_transitions_as_sb3_replay_buffer_with_compression(compression: str, **sequence: Any) -> None:

@@ -155,6 +155,7 @@ def zoo_workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("zoo")
 
 
+@pytest.mark.slow
 def test_zoo_learning_rate_zero_is_refused(zoo_workdir: Path) -> None:
     # rl-zoo3 turns a number into a ConstantSchedule before the model sees it
     result = run_python(
@@ -171,6 +172,7 @@ def test_zoo_learning_rate_zero_is_refused(zoo_workdir: Path) -> None:
 # --- 3. the documented resume command cannot silently start over ---------------------------------------------------
 
 
+@pytest.mark.slow
 def test_zoo_refuses_an_empty_trained_agent(zoo_workdir: Path) -> None:
     # what `-i "$(python -m sb3_dqn_paper.checkpoint --latest no/such/folder)"` expands to
     latest = run_python(["-m", "sb3_dqn_paper.checkpoint", "--latest", "no/such/folder"], cwd=zoo_workdir, check=False)
@@ -186,6 +188,7 @@ def test_zoo_refuses_an_empty_trained_agent(zoo_workdir: Path) -> None:
     assert not (zoo_workdir / "logs_empty").exists() or not list((zoo_workdir / "logs_empty").rglob("*.zip"))
 
 
+@pytest.mark.slow
 def test_documented_shell_form_stops_before_training(tmp_path: Path) -> None:
     # the docs' job-script form: the substitution fails, so the script exits before rl-zoo3 runs
     script = textwrap.dedent(

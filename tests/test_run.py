@@ -49,6 +49,7 @@ def test_fake_image_env_cnn() -> None:
     assert model._n_updates == 70
 
 
+@pytest.mark.slow
 def test_pong_5000_steps_runs_and_saves(tmp_path) -> None:
     """Issue check: PaperDQN("CnnPolicy", make_paper_atari_env("PongNoFrameskip-v4")).learn(5000) runs and saves."""
     env = make_paper_atari_env("PongNoFrameskip-v4", seed=0)

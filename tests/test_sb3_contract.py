@@ -212,6 +212,7 @@ def test_tensorboard_log_folder_and_continuation(tmp_path: pathlib.Path) -> None
 # --- test_identity -------------------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_identity_discrete_is_learned() -> None:
     # SB3 test_identity: reward threshold 90 of 100 on IdentityEnv(10) (episodes of 100 steps)
     env = DummyVecEnv([lambda: Monitor(IdentityEnv(10))])

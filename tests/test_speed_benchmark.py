@@ -25,6 +25,7 @@ TINY = dict(
 )
 
 
+@pytest.mark.slow
 def test_tiny_run_reports_both_systems():
     result = run(Settings(**TINY, threads=1), log=lambda line: None)
     assert set(result["throughput"]) == {SB3_DQN, PAPER_DQN}
@@ -118,6 +119,7 @@ def test_space_to_depth_conv_is_the_same_function():
     th.testing.assert_close(rewritten(x), expected, rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.slow
 def test_update_variants_tiny_run(capsys):
     from sb3_dqn_paper.benchmarks.update_variants import main
 

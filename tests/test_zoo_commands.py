@@ -12,6 +12,8 @@ from zoo_cli import require_installed_hook, run_python
 
 from sb3_dqn_paper import PaperDQN
 
+pytestmark = [pytest.mark.zoo, pytest.mark.slow]
+
 
 @pytest.fixture(scope="module")
 def cartpole_logs(tmp_path_factory: pytest.TempPathFactory) -> Path:

@@ -8,6 +8,8 @@ from zoo_cli import require_installed_hook, run_python
 from sb3_dqn_paper.errors import UnsupportedRLZooError
 from sb3_dqn_paper.zoo.registration import check_rl_zoo3_version, parse_release
 
+pytestmark = pytest.mark.zoo
+
 REGISTRY_PROBE = """
 import json, rl_zoo3
 from rl_zoo3 import hyperparams_opt
@@ -25,6 +27,7 @@ print(json.dumps({
 """
 
 
+@pytest.mark.slow
 def test_hook_registers_everything_when_rl_zoo3_is_imported(tmp_path) -> None:
     require_installed_hook()
     result = run_python(["-c", REGISTRY_PROBE], cwd=tmp_path)
@@ -39,6 +42,7 @@ def test_hook_registers_everything_when_rl_zoo3_is_imported(tmp_path) -> None:
     assert registry["other_config"].endswith("rl_zoo3/hyperparams/dqn.yml")
 
 
+@pytest.mark.slow
 def test_start_up_imports_nothing_heavy(tmp_path) -> None:
     require_installed_hook()
     result = run_python(["-X", "importtime", "-c", "pass"], cwd=tmp_path)
@@ -48,9 +52,12 @@ def test_start_up_imports_nothing_heavy(tmp_path) -> None:
     assert heavy == []
     # not even typing is pulled in by this project's start-up modules
     ours = [name for name in imported if name.startswith("sb3_dqn_paper")]
-    assert ours == ["sb3_dqn_paper", "sb3_dqn_paper.zoo", "sb3_dqn_paper.zoo.hook"]
+    # the hook's switch (SB3_DQN_PAPER_ZOO_HOOK) is its own module, shared with registration.py, which the hook
+    # imports only when rl-zoo3 loads
+    assert ours == ["sb3_dqn_paper", "sb3_dqn_paper.zoo", "sb3_dqn_paper.zoo.switch", "sb3_dqn_paper.zoo.hook"]
 
 
+@pytest.mark.slow
 def test_switched_off_hook_leaves_rl_zoo3_alone_and_explicit_module_still_works(tmp_path) -> None:
     require_installed_hook()
     off = run_python(
@@ -64,6 +71,7 @@ def test_switched_off_hook_leaves_rl_zoo3_alone_and_explicit_module_still_works(
     assert "paper_dqn" in explicit.stdout
 
 
+@pytest.mark.slow
 def test_untested_rl_zoo3_fails_loudly_naming_this_package(tmp_path) -> None:
     require_installed_hook()
     fake_version = (

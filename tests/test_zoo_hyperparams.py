@@ -12,6 +12,8 @@ from sb3_dqn_paper import make_paper_atari_env
 from sb3_dqn_paper.zoo.hyperparams import default_hyperparams_path, load_hyperparams
 from sb3_dqn_paper.zoo.registration import register
 
+pytestmark = pytest.mark.zoo
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 TABLE_1_GAMES = ["BeamRider", "Breakout", "Enduro", "Pong", "Qbert", "Seaquest", "SpaceInvaders"]
 CLASSIC_CONTROL = ["CartPole-v1", "Acrobot-v1", "LunarLander-v3", "MountainCar-v0"]

@@ -11,6 +11,8 @@ import yaml
 from optuna.trial import TrialState
 from zoo_cli import require_installed_hook, run_python
 
+pytestmark = [pytest.mark.zoo, pytest.mark.slow]
+
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 
 

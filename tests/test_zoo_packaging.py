@@ -12,6 +12,8 @@ from pathlib import Path
 import pytest
 from zoo_cli import PTH_NAME, REPO_ROOT, zoo_env
 
+pytestmark = [pytest.mark.zoo, pytest.mark.network, pytest.mark.slow]
+
 
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:

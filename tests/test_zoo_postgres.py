@@ -21,6 +21,8 @@ import pytest
 from optuna.trial import TrialState
 from zoo_cli import require_installed_hook, zoo_env
 
+pytestmark = [pytest.mark.zoo, pytest.mark.postgres, pytest.mark.network, pytest.mark.slow]
+
 MAX_TOTAL_TRIALS = 6
 
 

@@ -28,6 +28,8 @@ from sb3_dqn_paper.errors import CheckpointError
 from sb3_dqn_paper.zoo.hyperparams import load_hyperparams
 from sb3_dqn_paper.zoo.resume import EvalWithOwnRandomState
 
+pytestmark = [pytest.mark.zoo, pytest.mark.slow]
+
 TOTAL = 2000
 #: Every zoo run here: rl-zoo3's CartPole entry of paper_dqn.yml with updates from step 500, no evaluation.
 COMMON = ["--algo", "paper_dqn", "--env", "CartPole-v1", "--seed", "0", "--eval-freq", "-1", "-f", "logs",

@@ -10,6 +10,8 @@ from sb3_dqn_paper import PaperDQN
 from sb3_dqn_paper.rmsprop import CenteredRMSprop
 from sb3_dqn_paper.zoo.sampler import convert_paper_dqn_params, sample_paper_dqn_params
 
+pytestmark = pytest.mark.zoo
+
 NO_HER = {"using_her_replay_buffer": False, "her_kwargs": {}}
 
 #: (trial parameter, low, high, log scale) as the module docstring promises

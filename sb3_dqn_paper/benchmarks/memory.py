@@ -469,7 +469,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def run_buffers(args: argparse.Namespace, argv: list[str], playback: str | None) -> list[dict[str, Any]]:
     """Run every buffer of ``args.buffers`` in its own subprocess on the same transitions; return their results."""
-    from sb3_dqn_paper.replay_buffer import available_memory_bytes
+    from sb3_dqn_paper.memory_check import available_memory_bytes
 
     results = []
     for name in args.buffers:
@@ -496,7 +496,7 @@ def main(argv: list[str] | None = None) -> None:
         return
     argv = list(argv if argv is not None else sys.argv[1:])
 
-    from sb3_dqn_paper.replay_buffer import available_memory_bytes
+    from sb3_dqn_paper.memory_check import available_memory_bytes
 
     games = TABLE1_GAMES if args.env == "table1" else [args.env]
     print(

@@ -231,7 +231,7 @@ def run(settings: TrainSettings, out_dir: str, log: Any = print) -> dict[str, An
         "learning_starts": model.learning_starts,
         "replay_buffer_class": type(buffer).__name__,
         "replay_frames_device": str(frames.device) if isinstance(frames, th.Tensor) else "cpu",
-        "td_forward": "batched" if model._batched_td_forward else "separate",
+        "td_forward": "batched" if model.fast_update.batched else "separate",
         "steps": steps,
         "updates": updates,
         "games": len(callback.scores),

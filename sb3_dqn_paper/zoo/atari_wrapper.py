@@ -12,7 +12,7 @@ instead of being skipped twice.
 import gymnasium as gym
 from stable_baselines3.common.atari_wrappers import AtariWrapper
 
-from sb3_dqn_paper.atari import check_atari_env_id, paper_frame_skip
+from sb3_dqn_paper.atari import check_atari_env_id, resolve_frame_skip
 
 
 class PaperAtariWrapper(AtariWrapper):
@@ -42,8 +42,7 @@ class PaperAtariWrapper(AtariWrapper):
         spec = env.spec
         if spec is not None:
             check_atari_env_id(spec.id, spec.kwargs)
-        if frame_skip is None:
-            frame_skip = paper_frame_skip(spec.id if spec is not None else "")
+        frame_skip = resolve_frame_skip(spec.id if spec is not None else "", frame_skip)
         super().__init__(
             env,
             noop_max=noop_max,

@@ -25,8 +25,9 @@ untouched); ``python -m sb3_dqn_paper.zoo train ...`` still registers explicitly
 
 from __future__ import annotations
 
-import os
 import sys
+
+from sb3_dqn_paper.zoo.switch import DISABLE_VARIABLE, hook_enabled
 
 # Standard library only, and not even ``typing``: this module is imported at every interpreter start.
 TYPE_CHECKING = False
@@ -35,8 +36,7 @@ if TYPE_CHECKING:
     from types import ModuleType
     from typing import Any
 
-#: Environment variable that switches the hook off when set to 0, false, no or off.
-DISABLE_VARIABLE = "SB3_DQN_PAPER_ZOO_HOOK"
+__all__ = ["DISABLE_VARIABLE", "WATCHED_MODULES", "RLZooRegistrationFinder", "hook_enabled", "install", "uninstall"]
 
 #: rl-zoo3 modules the hook patches, and the function of ``sb3_dqn_paper.zoo.registration`` that patches each.
 WATCHED_MODULES = {
@@ -44,15 +44,6 @@ WATCHED_MODULES = {
     "rl_zoo3.hyperparams_opt": "register_sampler",
     "rl_zoo3.exp_manager": "register_experiment_manager",
 }
-
-
-def hook_enabled() -> bool:
-    """
-    Whether the environment allows the hook (``SB3_DQN_PAPER_ZOO_HOOK`` unset, or not 0/false/no/off).
-
-    :return: True unless the hook was switched off
-    """
-    return os.environ.get(DISABLE_VARIABLE, "1").strip().lower() not in ("0", "false", "no", "off")
 
 
 class _PatchAfterExecLoader:

@@ -1,11 +1,12 @@
 """
 Where the shipped ``paper_dqn.yml`` is, and how to read it.
 
-The file lives at the top of the repository (``hyperparams/paper_dqn.yml``, next to rl-zoo3's own layout) and
-the wheel copies it into the package (``sb3_dqn_paper/hyperparams/paper_dqn.yml``, see ``pyproject.toml``).
-An editable install imports the package from the source tree, where only the top-level copy exists.
+The file is package data, ``sb3_dqn_paper/hyperparams/paper_dqn.yml``, read with :mod:`importlib.resources`: the
+same path for a wheel and an editable install. ``hyperparams/paper_dqn.yml`` at the top of the repository (rl-zoo3's
+own layout, where users look for it) is a symbolic link to it, so there is one file to edit.
 """
 
+import importlib.resources
 from pathlib import Path
 from typing import Any
 
@@ -19,22 +20,17 @@ ALGO_NAME = "paper_dqn"
 
 def default_hyperparams_path() -> Path:
     """
-    The ``paper_dqn.yml`` that rl-zoo3 reads when no ``-conf`` is given.
+    The ``paper_dqn.yml`` that rl-zoo3 reads when no ``-conf`` is given: the package's own.
 
-    :return: Its path: inside the installed package, or at the top of the source tree for an editable install
-    :raises FileNotFoundError: if neither copy exists (a broken install)
+    :return: Its path (``.../sb3_dqn_paper/hyperparams/paper_dqn.yml``)
+    :raises MissingFileError: if the file is missing or not on the file system (a broken install)
     """
-    package_dir = Path(__file__).resolve().parent.parent
-    packaged = package_dir / "hyperparams" / f"{ALGO_NAME}.yml"
-    if packaged.is_file():
-        return packaged
-    source_tree = package_dir.parent
-    in_source_tree = source_tree / "hyperparams" / f"{ALGO_NAME}.yml"
-    # Only trust the top-level copy inside this project's own checkout, never a stray folder in site-packages
-    if (source_tree / "pyproject.toml").is_file() and in_source_tree.is_file():
-        return in_source_tree
+    resource = importlib.resources.files("sb3_dqn_paper") / "hyperparams" / f"{ALGO_NAME}.yml"
+    # rl-zoo3 opens -conf by path, so the file must be a real one (not inside a zip import)
+    if isinstance(resource, Path) and resource.is_file():
+        return resource
     raise MissingFileError(
-        f"sb3-dqn-paper: {ALGO_NAME}.yml is missing (looked for {packaged} and {in_source_tree}). "
+        f"sb3-dqn-paper: {ALGO_NAME}.yml is missing (looked for {resource}). "
         "Reinstall the package, or pass a hyperparameter file to rl-zoo3 with -conf."
     )
 

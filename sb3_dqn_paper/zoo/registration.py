@@ -19,8 +19,8 @@ from types import ModuleType
 from typing import Any
 
 from sb3_dqn_paper.errors import NonFiniteLossError, UnsupportedRLZooError
-from sb3_dqn_paper.zoo.hook import DISABLE_VARIABLE
 from sb3_dqn_paper.zoo.hyperparams import ALGO_NAME, default_hyperparams_path
+from sb3_dqn_paper.zoo.switch import DISABLE_VARIABLE
 
 #: rl-zoo3 releases this registration was tested with: ``[first, last)`` (as in pyproject's ``zoo`` extra).
 TESTED_RL_ZOO3 = ((2, 9, 2), (2, 10, 0))

@@ -1,0 +1,82 @@
+"""
+``sb3-dqn-paper``: one command for the package's tools, dispatching to the ``main()`` of each module.
+
+``sb3-dqn-paper COMMAND ARGS...`` runs what ``python -m MODULE ARGS...`` runs (both keep working)::
+
+    sb3-dqn-paper evaluate ...            python -m sb3_dqn_paper.evaluate ...
+    sb3-dqn-paper report ...              python -m sb3_dqn_paper.report ...
+    sb3-dqn-paper record ...              python -m sb3_dqn_paper.record ...
+    sb3-dqn-paper checkpoint ...          python -m sb3_dqn_paper.checkpoint ...
+    sb3-dqn-paper bench speed ...         python -m sb3_dqn_paper.benchmarks.speed ...   (also: memory, timed_train,
+                                                                                           update_variants)
+    sb3-dqn-paper zoo train ...           python -m sb3_dqn_paper.zoo train ...
+
+Installed as a console script (``[project.scripts]`` in ``pyproject.toml``); ``python -m sb3_dqn_paper.cli`` is the
+same without the installed script. Each module is imported only when its command runs.
+"""
+
+import importlib
+import sys
+from collections.abc import Sequence
+
+#: Command -> module whose ``main(argv)`` runs it.
+COMMANDS = {
+    "evaluate": "sb3_dqn_paper.evaluate",
+    "report": "sb3_dqn_paper.report",
+    "record": "sb3_dqn_paper.record",
+    "checkpoint": "sb3_dqn_paper.checkpoint.cli",
+    "zoo": "sb3_dqn_paper.zoo.__main__",
+}
+#: ``bench`` sub-command -> benchmark module.
+BENCHMARKS = {
+    "speed": "sb3_dqn_paper.benchmarks.speed",
+    "memory": "sb3_dqn_paper.benchmarks.memory",
+    "timed_train": "sb3_dqn_paper.benchmarks.timed_train",
+    "update_variants": "sb3_dqn_paper.benchmarks.update_variants",
+}
+
+USAGE = f"""usage: sb3-dqn-paper COMMAND [ARGS...]
+
+The tools of sb3-dqn-paper; `sb3-dqn-paper COMMAND --help` shows each one's arguments.
+
+commands:
+  {", ".join(COMMANDS)}
+  bench {{{",".join(BENCHMARKS)}}}
+"""
+
+
+def _resolve(argv: list[str]) -> tuple[str, list[str]] | None:
+    """The module and the arguments for it, or ``None`` for an unknown or missing command."""
+    if not argv:
+        return None
+    command, rest = argv[0], argv[1:]
+    if command in COMMANDS:
+        return COMMANDS[command], rest
+    if command == "bench" and rest and rest[0] in BENCHMARKS:
+        return BENCHMARKS[rest[0]], rest[1:]
+    return None
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """
+    Run ``sb3-dqn-paper COMMAND ARGS...``.
+
+    :param argv: The arguments (default: ``sys.argv[1:]``)
+    :return: The command's exit status (0 for ``--help`` of this dispatcher, 2 for an unknown command)
+    """
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    if arguments in ([], ["-h"], ["--help"]):
+        print(USAGE, end="")
+        return 0 if arguments else 2
+    resolved = _resolve(arguments)
+    if resolved is None:
+        print(USAGE, end="", file=sys.stderr)
+        print(f"sb3-dqn-paper: unknown command {' '.join(arguments[:2])!r}", file=sys.stderr)
+        return 2
+    module_name, rest = resolved
+    status = importlib.import_module(module_name).main(rest)
+    return int(status or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,68 @@
+"""The ``sb3-dqn-paper`` console script: each command runs the module's ``main``, as ``python -m`` does."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from sb3_dqn_paper import cli
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    return subprocess.run(
+        [sys.executable, "-m", "sb3_dqn_paper.cli", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
+    )
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "args, prog",
+    [
+        (["evaluate"], "python -m sb3_dqn_paper.evaluate"),
+        (["report"], "python -m sb3_dqn_paper.report"),
+        (["record"], "python -m sb3_dqn_paper.record"),
+        (["checkpoint"], "python -m sb3_dqn_paper.checkpoint"),
+        (["bench", "speed"], "python -m sb3_dqn_paper.benchmarks.speed"),
+        (["bench", "memory"], "python -m sb3_dqn_paper.benchmarks.memory"),
+    ],
+)
+def test_each_command_runs_the_module_s_main(args: list[str], prog: str) -> None:
+    result = run_cli(*args, "--help")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.lower().startswith(f"usage: {prog}")
+
+
+@pytest.mark.slow
+def test_exit_status_and_output_are_the_module_s(tmp_path: Path) -> None:
+    """A command's failure comes back as its exit status: a checkpoint that is not one is BAD, status 1."""
+    bad = tmp_path / "bad.zip"
+    bad.write_bytes(b"not a zip")
+    result = run_cli("checkpoint", str(bad))
+    assert result.returncode == 1
+    assert result.stdout.startswith("BAD ")
+    assert cli.main(["checkpoint", str(bad)]) == 1
+
+
+def test_unknown_command_and_help() -> None:
+    assert cli.main(["--help"]) == 0
+    assert cli.main([]) == 2
+    assert cli.main(["train"]) == 2
+    assert cli.main(["bench", "nothing"]) == 2
+    result = run_cli("nosuch")
+    assert result.returncode == 2 and "unknown command 'nosuch'" in result.stderr
+
+
+def test_console_script_entry_point_is_importable() -> None:
+    tomllib = pytest.importorskip("tomllib")
+    scripts = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
+    module, _, attribute = scripts["sb3-dqn-paper"].partition(":")
+    import importlib
+
+    assert getattr(importlib.import_module(module), attribute) is cli.main
+    assert set(cli.COMMANDS) == {"evaluate", "report", "record", "checkpoint", "zoo"}
