@@ -34,6 +34,7 @@ from stable_baselines3.common.preprocessing import is_image_space
 from stable_baselines3.dqn.policies import QNetwork
 from torch import nn
 
+from sb3_dqn_paper.errors import InvalidArgumentError
 from sb3_dqn_paper.precision import check_precision
 
 #: How the TD target's forward pass is run (``PaperDQN(td_forward=...)``).
@@ -252,7 +253,7 @@ class FastUpdate:
             resolved = "batched" if device.type == "cuda" else "separate"
         batchable = policy.q_net_target is None and self.q_input is not None and not has_mode_dependent_layers(q_net)
         if td_forward == "batched" and not batchable:
-            raise ValueError(
+            raise InvalidArgumentError(
                 "td_forward='batched' needs no target network, a SB3 QNetwork on Box observations and no "
                 "batch-norm or dropout layer (their output would depend on the stacked batch); use 'separate'"
             )

@@ -115,7 +115,7 @@ from stable_baselines3.common.type_aliases import ReplayBufferSamples
 from stable_baselines3.common.vec_env import VecEnv, VecFrameStack, VecNormalize, unwrap_vec_wrapper
 
 from sb3_dqn_paper.atari import PAPER_FRAME_STACK
-from sb3_dqn_paper.errors import InsufficientMemoryError, UnsupportedObservationError
+from sb3_dqn_paper.errors import InsufficientMemoryError, InvalidArgumentError, UnsupportedObservationError
 from sb3_dqn_paper.memory_check import available_memory_bytes as available_memory_bytes  # importable from here as before
 from sb3_dqn_paper.memory_check import check_memory_available, format_bytes
 
@@ -149,7 +149,7 @@ def frame_codec(name: str) -> tuple[Callable[[Any], bytes], Callable[[bytes, int
     :raises ImportError: naming the extra to install when the codec's package is missing
     """
     if name not in COMPRESSION_CODECS:
-        raise ValueError(f"compression must be None or one of {sorted(COMPRESSION_CODECS)}, got {name!r}")
+        raise InvalidArgumentError(f"compression must be None or one of {sorted(COMPRESSION_CODECS)}, got {name!r}")
     package = COMPRESSION_CODECS[name][0]
     try:
         if name == "zstd":
@@ -195,7 +195,7 @@ def frame_stack_layout(
     elif channels_order in ("first", "last"):
         channels_first = channels_order == "first"
     else:
-        raise ValueError(f"channels_order must be 'first', 'last' or None, got {channels_order!r}")
+        raise InvalidArgumentError(f"channels_order must be 'first', 'last' or None, got {channels_order!r}")
     shape = observation_space.shape
     n_channels = shape[0] if channels_first else shape[-1]
     if n_channels % frame_stack != 0:
@@ -294,20 +294,20 @@ class FrameStackReplayBuffer(ReplayBuffer):
         compression: str | None = None,
     ) -> None:
         if optimize_memory_usage:
-            raise ValueError(
+            raise InvalidArgumentError(
                 "FrameStackReplayBuffer already stores each frame once; optimize_memory_usage applies to SB3's "
                 "ReplayBuffer only. Leave optimize_memory_usage=False, or use replay_buffer_class=ReplayBuffer."
             )
         if not (isinstance(frame_stack, (int, np.integer)) and frame_stack >= 1):
-            raise ValueError(f"frame_stack must be a positive integer, got {frame_stack!r}")
+            raise InvalidArgumentError(f"frame_stack must be a positive integer, got {frame_stack!r}")
         if not extra_frame_fraction >= 0:
-            raise ValueError(f"extra_frame_fraction must be >= 0, got {extra_frame_fraction}")
+            raise InvalidArgumentError(f"extra_frame_fraction must be >= 0, got {extra_frame_fraction}")
         if buffer_size < 1 or n_envs < 1:
-            raise ValueError(f"buffer_size and n_envs must be positive, got {buffer_size} and {n_envs}")
+            raise InvalidArgumentError(f"buffer_size and n_envs must be positive, got {buffer_size} and {n_envs}")
         if compression is not None:
             frame_codec(compression)  # unknown codec or missing package: fail now, before any work
             if storage_device != "auto" and th.device(storage_device).type != "cpu":
-                raise ValueError(
+                raise InvalidArgumentError(
                     f"compression={compression!r} keeps the compressed frames on the CPU; storage_device="
                     f"{storage_device!r} is for raw frames. Pass storage_device='cpu' (or 'auto'), or compression=None."
                 )

@@ -16,7 +16,7 @@ from stable_baselines3.common.envs import FakeImageEnv, SimpleMultiObsEnv
 from stable_baselines3.common.preprocessing import preprocess_obs
 from torch.nn import functional as F
 
-from sb3_dqn_paper.errors import NonFiniteLossError
+from sb3_dqn_paper.errors import InvalidArgumentError, NonFiniteLossError
 from sb3_dqn_paper.fast_update import QNetworkInput, has_mode_dependent_layers, prefers_channels_last
 from sb3_dqn_paper.paper_dqn import PaperDQN
 
@@ -217,7 +217,7 @@ def test_dict_observations_use_the_plain_forward():
     assert model.fast_update.q_input is None and not model.fast_update.batched
     model.learn(60)
     assert model._n_updates == 10
-    with pytest.raises(ValueError, match="td_forward='batched' needs no target network, a SB3 QNetwork on Box"):
+    with pytest.raises(InvalidArgumentError, match="td_forward='batched' needs no target network, a SB3 QNetwork on Box"):
         PaperDQN("MultiInputPolicy", SimpleMultiObsEnv(), td_forward="batched", device="cpu")
 
 

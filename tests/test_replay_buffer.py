@@ -19,7 +19,7 @@ from stable_baselines3.common.buffers import ReplayBuffer
 from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv, VecFrameStack, VecTransposeImage
 
 from sb3_dqn_paper import PaperDQN
-from sb3_dqn_paper.errors import InsufficientMemoryError, UnsupportedObservationError
+from sb3_dqn_paper.errors import InsufficientMemoryError, InvalidArgumentError, UnsupportedObservationError
 from sb3_dqn_paper.replay_buffer import FrameStackReplayBuffer, detect_frame_stack
 
 th.set_num_threads(1)
@@ -443,7 +443,7 @@ def test_frame_stack_must_divide_the_channels() -> None:
 
 
 def test_optimize_memory_usage_is_refused() -> None:
-    with pytest.raises(ValueError, match="optimize_memory_usage"):
+    with pytest.raises(InvalidArgumentError, match="optimize_memory_usage"):
         FrameStackReplayBuffer(100, spaces.Box(0, 255, (4, 84, 84), np.uint8), spaces.Discrete(4), optimize_memory_usage=True)
 
 

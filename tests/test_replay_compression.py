@@ -25,7 +25,7 @@ from test_replay_buffer import (
 
 from sb3_dqn_paper import PaperDQN
 from sb3_dqn_paper.checkpoint import load_checkpoint, read_checkpoint_meta, save_checkpoint
-from sb3_dqn_paper.errors import CheckpointError, InsufficientMemoryError
+from sb3_dqn_paper.errors import CheckpointError, InsufficientMemoryError, InvalidArgumentError
 from sb3_dqn_paper.replay_buffer import BYTES_OBJECT_OVERHEAD, FrameStackReplayBuffer, frame_codec
 
 th.set_num_threads(1)
@@ -174,9 +174,9 @@ def test_memory_plan_and_check_use_an_estimate() -> None:
 
 
 def test_unknown_codec_missing_package_and_gpu_store_are_refused(monkeypatch: pytest.MonkeyPatch) -> None:
-    with pytest.raises(ValueError, match=r"compression must be None or one of \['lz4', 'zstd'\], got 'gzip'"):
+    with pytest.raises(InvalidArgumentError, match=r"compression must be None or one of \['lz4', 'zstd'\], got 'gzip'"):
         FrameStackReplayBuffer(100, ATARI_SPACE, spaces.Discrete(4), compression="gzip")
-    with pytest.raises(ValueError, match="keeps the compressed frames on the CPU"):
+    with pytest.raises(InvalidArgumentError, match="keeps the compressed frames on the CPU"):
         FrameStackReplayBuffer(100, ATARI_SPACE, spaces.Discrete(4), compression="zstd", storage_device="cuda")
     on_cpu = FrameStackReplayBuffer(100, ATARI_SPACE, spaces.Discrete(4), compression="lz4", storage_device="cpu")
     assert on_cpu.compression == "lz4"
