@@ -7,7 +7,6 @@ import math
 from typing import Any
 
 import numpy as np
-import torch as th
 from gymnasium import spaces
 from stable_baselines3.common.policies import BasePolicy
 from stable_baselines3.common.preprocessing import is_image_space
@@ -16,7 +15,7 @@ from stable_baselines3.common.type_aliases import GymEnv, Schedule
 from sb3_dqn_paper.errors import InvalidArgumentError, UnsupportedObservationError
 from sb3_dqn_paper.fast_update import TD_FORWARDS
 from sb3_dqn_paper.policies import CnnPolicy
-from sb3_dqn_paper.precision import PRECISIONS, check_precision
+from sb3_dqn_paper.precision import check_precision_name
 
 #: The names of ``PaperDQN(loss=...)`` (``PaperDQN.LOSSES`` maps them to the loss functions).
 LOSS_NAMES = ("huber", "mse")
@@ -89,8 +88,7 @@ def check_paper_dqn_arguments(
     _check_train_freq(train_freq, gradient_steps)
     _check_net_arch(policy_kwargs)
     _check_td_forward(td_forward, target_update_interval)
-    if precision not in PRECISIONS:
-        check_precision(precision, th.device("cpu"))  # raises UnsupportedPrecisionError naming the choices
+    check_precision_name(precision)
 
 
 def _check_td_forward(td_forward: str, target_update_interval: int | None) -> None:

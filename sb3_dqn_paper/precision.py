@@ -70,6 +70,17 @@ def cpu_has_native_bf16() -> bool:
     return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
+def check_precision_name(precision: str) -> None:
+    """
+    Refuse a precision that is not one of :data:`PRECISIONS`, before any device is known.
+
+    :param precision: The value given
+    :raises UnsupportedPrecisionError: naming the choices
+    """
+    if precision not in PRECISIONS:
+        raise UnsupportedPrecisionError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+
+
 def check_precision(precision: str, device: th.device) -> None:
     """
     Refuse a precision the device cannot run, warn where it runs emulated.
@@ -79,8 +90,7 @@ def check_precision(precision: str, device: th.device) -> None:
     :raises UnsupportedPrecisionError: for an unknown precision, bf16 on a CUDA device without bf16 support, or bf16
         on a device type other than CPU and CUDA
     """
-    if precision not in PRECISIONS:
-        raise UnsupportedPrecisionError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+    check_precision_name(precision)
     if precision == "fp32":
         return
     if device.type == "cuda":
