@@ -6,13 +6,16 @@ Inputs, found under each path given (folders are searched recursively):
 - SB3 ``Monitor`` logs (``*.monitor.csv``): rl-zoo3 writes them as ``logs/<algo>/<EnvId>_<run>/0.monitor.csv``, SB3's
   ``make_vec_env(monitor_dir=...)`` as ``<dir>/<rank>.monitor.csv``. All the Monitor files of one folder are one
   run (one seed; several files when it used several envs) and are merged with SB3's ``load_results``. The env id
-  comes from the Monitor header, else from an rl-zoo3 folder name.
+  comes from the Monitor header, else from an rl-zoo3 folder name. An rl-zoo3 run resumed with
+  ``-i rl_model_<N>_steps.zip`` (a new folder) is joined to the run it continues, its games shifted by ``N`` agent
+  steps.
 - Evaluation results written by ``python -m sb3_dqn_paper.evaluate ... --out FILE.json``.
 
 Outputs, in ``--out``: one PNG per env id (``<EnvId>.png``) with the training score against agent steps, smoothed
-over games, as the mean over runs and the min-max spread between them, the evaluation results as points, and the
-paper's DQN average and Random rows as horizontal lines; and ``results.md``, the Markdown tables of the
-evaluations and of the training logs against Table 1 (also printed).
+over games, as the mean over runs and the min-max spread between them, the evaluation results as points, the
+paper's DQN average and Random rows as horizontal lines, and the same-budget references up to the run's budget
+(Dopamine's mean training return per 250k-step iteration, CleanRL's training return at 1M and 2M steps); and
+``results.md``, the Markdown tables of the evaluations and of the training logs against Table 1 (also printed).
 
 Agent steps are read off the Monitor: its ``l`` counts the steps of the env below SB3's ``AtariWrapper``, i.e.
 emulator frames for the ``NoFrameskip`` ids, so agent steps = frames / k with the paper's frame skip ``k``
@@ -39,7 +42,13 @@ import numpy as np
 from sb3_dqn_paper.atomic_io import atomic_write_files
 from sb3_dqn_paper.errors import InvalidArgumentError, MissingFileError, PaperDQNError
 from sb3_dqn_paper.evaluate import RESULT_FORMAT_VERSION, RESULT_KIND, format_score
-from sb3_dqn_paper.table1 import PaperGame, paper_game
+from sb3_dqn_paper.table1 import (
+    CLEANRL_CURVE_POINTS,
+    DOPAMINE_ITERATION_STEPS,
+    DOPAMINE_PER_ITERATION,
+    PaperGame,
+    paper_game,
+)
 
 #: Smoothing window (in games) when none is given: a twentieth of the run's games, between 1 and 100.
 MAX_AUTO_WINDOW = 100
@@ -49,6 +58,8 @@ GRID_POINTS = 200
 TABLE_FILE = "results.md"
 
 # rl-zoo3 run folders: "<EnvId>_<run id>", optionally followed by "_<uuid>"
+# Checkpoints of --save-freq: "<prefix>_<agent steps>_steps.zip"
+_CHECKPOINT_NAME = re.compile(r"_(?P<steps>\d+)_steps\.zip$")
 _RL_ZOO_FOLDER = re.compile(r"^(?P<env>.+?)_\d+(?:_[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})?$")
 
 
@@ -61,12 +72,14 @@ class MonitorRun:
     :param folder: Folder of the Monitor files
     :param agent_steps: Agent steps at the end of each game (cumulative, over all the run's envs)
     :param scores: Unclipped score of each game, in the order the games ended
+    :param segments: For a run resumed from checkpoints: the folders it is joined from, oldest first
     """
 
     env_id: str
     folder: str
     agent_steps: np.ndarray
     scores: np.ndarray
+    segments: tuple[str, ...] = ()
 
     @property
     def budget(self) -> int:
@@ -154,6 +167,96 @@ def load_monitor_run(folder: str, frame_skip: int | None = None) -> MonitorRun |
     monitor_steps, scores = ts2xy(data_frame, X_TIMESTEPS)
     agent_steps = np.asarray(monitor_steps, dtype=np.float64) / frame_skip
     return MonitorRun(env_id, folder, agent_steps, np.asarray(scores, dtype=np.float64))
+
+
+def resumed_from(folder: str, env_id: str) -> tuple[str, int] | None:
+    """
+    The run folder and agent step an rl-zoo3 run continues from, when it was started with ``-i CHECKPOINT``.
+
+    rl-zoo3 records ``-i`` as ``trained_agent`` in ``<folder>/<EnvId>/args.yml``. A checkpoint written by
+    ``--save-freq`` is named ``<prefix>_<agent steps>_steps.zip``; the agent step is read from the file's
+    metadata when the file is still there, else from that name.
+
+    :param folder: An rl-zoo3 run folder
+    :param env_id: Its env id
+    :return: ``(folder of the checkpoint, its agent step)``, or ``None`` for a run that did not resume a checkpoint
+    """
+    args_file = os.path.join(folder, env_id.replace("/", "-"), "args.yml")
+    if not os.path.isfile(args_file):
+        return None
+    import yaml
+
+    class ZooArgsLoader(yaml.SafeLoader):
+        """A safe loader that reads the ``OrderedDict`` that rl-zoo3 writes into ``args.yml``, and nothing else."""
+
+    ZooArgsLoader.add_constructor(
+        "tag:yaml.org,2002:python/object/apply:collections.OrderedDict",
+        lambda loader, node: dict(loader.construct_sequence(node, deep=True)[0]),
+    )
+    try:
+        with open(args_file) as file:
+            args = yaml.load(file, Loader=ZooArgsLoader)
+    except yaml.YAMLError as error:
+        warnings.warn(f"{args_file} could not be read ({error}); {folder} is taken as a run of its own")
+        return None
+    trained_agent = args.get("trained_agent") if isinstance(args, dict) else None
+    if not trained_agent:
+        return None
+    from sb3_dqn_paper.checkpoint import is_checkpoint, read_checkpoint_meta
+
+    if os.path.isfile(trained_agent) and is_checkpoint(trained_agent):
+        steps = int(read_checkpoint_meta(trained_agent)["num_timesteps"])
+    else:
+        match = _CHECKPOINT_NAME.search(os.path.basename(trained_agent))
+        if match is None:
+            return None
+        steps = int(match.group("steps"))
+    return os.path.normpath(os.path.dirname(trained_agent)), steps
+
+
+def join_resumed_runs(runs: Sequence[MonitorRun]) -> list[MonitorRun]:
+    """
+    Join each rl-zoo3 run that resumed a checkpoint (``-i rl_model_<N>_steps.zip``) to the run it continues.
+
+    A resume writes a new run folder whose Monitor restarts its step count: its games are shifted by the
+    checkpoint's ``N`` agent steps and appended to the games of the checkpoint's run up to ``N`` (games after
+    the checkpoint were not continued). Chains (a resume of a resume) are followed; the joined run keeps the
+    newest folder's name and lists every folder in ``segments``.
+
+    :param runs: Runs as read from their folders
+    :return: The runs, resumed ones joined
+    """
+    by_folder = {os.path.normpath(run.folder): run for run in runs}
+    parents = {}
+    for folder, run in by_folder.items():
+        origin = resumed_from(folder, run.env_id)
+        if origin is not None and origin[0] in by_folder and origin[0] != folder:
+            parents[folder] = origin
+    joined = []
+    continued = {parent for parent, _ in parents.values()}
+    for folder, run in by_folder.items():
+        if folder in continued:
+            continue
+        # The chain from the newest folder back to the first run, each with the agent step it starts at
+        chain = [(folder, 0)]
+        while chain[-1][0] in parents:
+            parent, offset = parents[chain[-1][0]]
+            if parent in (segment for segment, _ in chain):
+                raise InvalidArgumentError(f"The runs in {sorted(dict(chain))} resume each other in a circle")
+            chain[-1] = (chain[-1][0], offset)
+            chain.append((parent, 0))
+        chain.reverse()
+        steps, scores = [], []
+        for index, (segment, start) in enumerate(chain):
+            # games of this segment after the step the next segment resumed from were not continued
+            end = chain[index + 1][1] if index + 1 < len(chain) else np.inf
+            absolute = by_folder[segment].agent_steps + start
+            kept = absolute <= end
+            steps.append(absolute[kept])
+            scores.append(by_folder[segment].scores[kept])
+        segments = tuple(segment for segment, _ in chain) if len(chain) > 1 else ()
+        joined.append(MonitorRun(run.env_id, run.folder, np.concatenate(steps), np.concatenate(scores), segments))
+    return joined
 
 
 def load_evaluation(path: str) -> dict[str, Any] | None:
@@ -250,6 +353,7 @@ def collect_inputs(paths: Sequence[str], frame_skip: int | None = None) -> tuple
         else:
             raise InvalidArgumentError(f"{path} is neither a folder, a *.monitor.csv file nor an evaluation .json file")
     runs = [run for run in (load_monitor_run(folder, frame_skip) for folder in sorted(monitor_folders)) if run is not None]
+    runs = join_resumed_runs(runs)
     evaluations = [data for data in (load_evaluation(path) for path in sorted(json_files)) if data is not None]
     return runs, evaluations
 
@@ -309,6 +413,31 @@ def _env_file_name(env_id: str) -> str:
 ZOOM_BELOW = 0.25
 
 
+def same_budget_references(
+    game: PaperGame, budget: float
+) -> tuple[list[tuple[int, int, float]], list[tuple[int, float, float]]]:
+    """
+    The same-budget reference curves of ``game`` up to ``budget`` agent steps.
+
+    :param game: A Table 1 game
+    :param budget: The largest agent step drawn
+    :return: Dopamine's iterations that start before ``budget`` as ``(first step, last step, mean training return)``,
+        and CleanRL's points at or below ``budget`` (plus 10 %) as ``(agent steps, low, high)``
+    """
+    dopamine = [
+        (index * DOPAMINE_ITERATION_STEPS, (index + 1) * DOPAMINE_ITERATION_STEPS, value)
+        for index, value in DOPAMINE_PER_ITERATION.get(game.key, {}).items()
+        if index * DOPAMINE_ITERATION_STEPS < budget
+    ]
+    cleanrl = [point for point in CLEANRL_CURVE_POINTS.get(game.key, ()) if point[0] <= 1.1 * budget]
+    return dopamine, cleanrl
+
+
+def _budget(runs: Sequence[MonitorRun], evaluations: Sequence[dict[str, Any]]) -> float:
+    """:return: The largest agent step of the runs' games and of the evaluated models"""
+    return max([run.budget for run in runs] + [data["model_num_timesteps"] for data in evaluations] + [0])
+
+
 def plot_env(
     env_id: str,
     runs: Sequence[MonitorRun],
@@ -340,6 +469,9 @@ def plot_env(
     game = paper_game(env_id)
     data_values = [value for run in runs for value in (run.scores.min(), run.scores.max())]
     data_values += [value for data in evaluations for value in (data["unclipped"]["min"], data["unclipped"]["max"])]
+    if game is not None and data_values:
+        dopamine, cleanrl = same_budget_references(game, _budget(runs, evaluations))
+        data_values += [value for *_, value in dopamine] + [value for point in cleanrl for value in point[1:]]
     zoom = False
     if game is not None and data_values:
         low, high = min([*data_values, game.random]), max([*data_values, game.random])
@@ -421,6 +553,28 @@ def _draw_panel(
             label=None if index else f"evaluation (epsilon={data['protocol']['epsilon']}): average, min-max",
         )
     if game is not None:
+        dopamine, cleanrl = same_budget_references(game, _budget(runs, evaluations))
+        if dopamine:
+            starts, ends, values = zip(*dopamine, strict=True)
+            axes.hlines(
+                values,
+                starts,
+                ends,
+                color="tab:orange",
+                linewidth=2.5,
+                label="Dopamine DQN: mean training return per 250k-step iteration (sticky actions, 5 seeds)",
+            )
+        for index, (steps, low, high) in enumerate(cleanrl):
+            axes.errorbar(
+                [steps],
+                [(low + high) / 2],
+                yerr=[[(high - low) / 2]],
+                fmt="s",
+                color="tab:green",
+                markersize=6,
+                capsize=4,
+                label=None if index else "CleanRL DQN: training return (read off its plots)",
+            )
         if with_dqn:
             axes.axhline(game.dqn, color="tab:red", linestyle="--", linewidth=1.5, label=f"paper DQN average ({game.dqn:g})")
         axes.axhline(game.random, color="tab:gray", linestyle=":", linewidth=1.5, label=f"paper Random ({game.random:g})")

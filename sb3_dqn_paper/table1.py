@@ -130,6 +130,34 @@ REFERENCE_SCORES: tuple[ReferenceSystem, ...] = (
     ),
 )
 
+#: Agent steps per Dopamine iteration: 250,000 agent steps = 1M emulator frames.
+DOPAMINE_ITERATION_STEPS = 250_000
+
+#: Dopamine's legacy DQN agent (centred RMSProp, target network, an update every 4 steps, sticky actions p=0.25,
+#: epsilon to 0.01 over 250k steps): mean *training* return over each iteration, mean of 5 seeds, keyed by
+#: iteration index (iteration ``i`` covers agent steps ``[i, i + 1) * DOPAMINE_ITERATION_STEPS``). Source: Dopamine,
+#: ``baselines/atari/data/<game>.json``; the same numbers are in ``docs/results.md``, "Dopamine DQN per iteration".
+DOPAMINE_PER_ITERATION: dict[str, dict[int, float]] = {
+    game: dict(zip((0, 1, 2, 3, 4, 5, 7, 9, 14, 19, 39), returns, strict=True))
+    for game, returns in (
+        ("Pong", (-20.3, -19.1, -17.6, -16.6, -15.4, -13.6, -8.5, -4.9, 1.5, 5.7, 10.0)),
+        ("Breakout", (1.6, 3.1, 3.9, 6.7, 9.3, 12.1, 16.3, 21.5, 38.8, 52.9, 81.7)),
+        ("SpaceInvaders", (167, 190, 235, 271, 323, 398, 579, 663, 707, 797, 1145)),
+        ("BeamRider", (362, 331, 340, 357, 363, 400, 518, 869, 4066, 3353, 4101)),
+        ("Enduro", (0.0, 1.3, 32.3, 131.2, 275.3, 424.2, 557.0, 589.6, 499.4, 518.1, 650.0)),
+        ("Qbert", (194, 377, 560, 674, 893, 1090, 1765, 1658, 2225, 3831, 6923)),
+        ("Seaquest", (117, 167, 247, 284, 284, 292, 303, 300, 393, 466, 1399)),
+    )
+}
+
+#: CleanRL ``dqn_atari.py`` (Nature DQN with Adam, ``NoFrameskip-v4``, 3 seeds): training return read off its
+#: published learning curves (approximate, +-10 %), as (agent steps, low, high). Source: CleanRL docs,
+#: ``docs/rl-algorithms/dqn.md``; the same numbers are in ``docs/results.md``, "CleanRL at 1M and 2M agent steps".
+CLEANRL_CURVE_POINTS: dict[str, tuple[tuple[int, float, float], ...]] = {
+    "Pong": ((1_000_000, -15.0, -15.0), (2_000_000, 0.0, 0.0)),
+    "Breakout": ((1_000_000, 25.0, 30.0), (2_000_000, 105.0, 105.0)),
+}
+
 # Suffixes of Gymnasium/ALE ids that name a variant of a game rather than another game
 _VARIANT_SUFFIXES = ("NoFrameskip", "Deterministic", "-ram")
 _NORMALISED_KEYS = {key.lower(): key for key in TABLE1}

@@ -11,7 +11,7 @@ import sys
 
 import pytest
 
-from sb3_dqn_paper.table1 import TABLE1
+from sb3_dqn_paper.table1 import CLEANRL_CURVE_POINTS, DOPAMINE_ITERATION_STEPS, DOPAMINE_PER_ITERATION, TABLE1
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 DOC_FILES = [ROOT / "README.md", ROOT / "CHANGELOG.md", *sorted((ROOT / "docs").glob("*.md"))]
@@ -186,6 +186,30 @@ def test_table1_in_the_docs_is_the_code_table() -> None:
         for game, value in zip(TABLE1.values(), cells[1:], strict=True):
             assert float(value) == getattr(game, method), (cells[0], game.title)
     assert seen == set(labels.values())
+
+
+def test_same_budget_references_in_the_docs_are_the_code_tables() -> None:
+    text = (ROOT / "docs" / "results.md").read_text(encoding="utf-8")
+    section = text.split("### Dopamine DQN per iteration", 1)[1].split("\n### ", 1)[0]
+    rows = [[cell.strip() for cell in line.strip("|").split("|")] for line in section.splitlines() if line.startswith("| ")]
+    iterations = [int(cell) for cell in rows[0][1:]]
+    steps = [float(cell.rstrip("M")) * 1e6 for cell in rows[2][1:]]
+    assert steps == [(index + 1) * DOPAMINE_ITERATION_STEPS for index in iterations]
+    titles = {game.title: key for key, game in TABLE1.items()}
+    seen = {}
+    for cells in rows[3:]:
+        seen[titles[cells[0]]] = dict(zip(iterations, (float(cell) for cell in cells[1:]), strict=True))
+    assert seen == DOPAMINE_PER_ITERATION
+    section = text.split("### CleanRL at 1M and 2M agent steps", 1)[1].split("\n### ", 1)[0]
+    rows = [[cell.strip() for cell in line.strip("|").split("|")] for line in section.splitlines() if line.startswith("| ")]
+    for cells in rows[2:]:
+        steps = int(float(cells[0].rstrip("M")) * 1e6)
+        for game, cell in zip(("Pong", "Breakout"), cells[1:], strict=True):
+            match = re.fullmatch(r"about (-?[\d.]+)(?:-([\d.]+))?", cell)
+            assert match is not None, cell
+            low, high = float(match.group(1)), float(match.group(2) or match.group(1))
+            point = next(point for point in CLEANRL_CURVE_POINTS[game] if point[0] == steps)
+            assert (point[1], point[2]) == (low, high), (game, steps)
 
 
 def test_docs_name_the_commands() -> None:

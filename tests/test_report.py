@@ -2,10 +2,12 @@
 
 import os
 import struct
+from collections import OrderedDict
 
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 from stable_baselines3.common.monitor import ResultsWriter
 
 from sb3_dqn_paper.evaluate import Episode, EvaluationResult, write_json
@@ -14,11 +16,13 @@ from sb3_dqn_paper.report import (
     MonitorRun,
     collect_inputs,
     env_id_from_folder,
+    join_resumed_runs,
     learning_curve,
     main,
+    same_budget_references,
     smooth,
 )
-from sb3_dqn_paper.table1 import TABLE1
+from sb3_dqn_paper.table1 import DOPAMINE_PER_ITERATION, TABLE1
 
 
 def write_monitor(path: str, env_id: str | None, games: list[tuple[float, int]]) -> None:
@@ -193,3 +197,56 @@ def test_errors(tmp_path, capsys: pytest.CaptureFixture[str]) -> None:
     assert f"{damaged} is not an SB3 Monitor file" in capsys.readouterr().err
     assert main([str(tmp_path / "empty"), "--window", "0"]) == 2
     assert "--window must be at least 1" in capsys.readouterr().err
+
+
+def write_zoo_args(run_folder: str, env_id: str, trained_agent: str) -> None:
+    """Write ``<run>/<EnvId>/args.yml`` as rl-zoo3 does (an OrderedDict dumped by PyYAML), with ``-i``."""
+    os.makedirs(os.path.join(run_folder, env_id), exist_ok=True)
+    with open(os.path.join(run_folder, env_id, "args.yml"), "w") as file:
+        yaml.dump(OrderedDict([("algo", "paper_dqn"), ("env", env_id), ("trained_agent", trained_agent)]), file)
+
+
+def test_resumed_zoo_runs_are_joined_into_one_run(tmp_path) -> None:
+    env_id = "BreakoutNoFrameskip-v4"
+    root = tmp_path / "logs" / "paper_dqn"
+    first, second, third = (str(root / f"{env_id}_{run}") for run in (1, 2, 3))
+    # Run 1: games ending at agent steps 100, 250, 400 (frames / 4); its checkpoint at 300, written by --save-freq
+    write_monitor(os.path.join(first, "0.monitor.csv"), env_id, [(1.0, 400), (2.0, 600), (3.0, 600)])
+    write_zoo_args(first, env_id, "")
+    # Run 2 resumed rl_model_300_steps.zip (since deleted: the step comes from the name); its games restart at 0
+    write_monitor(os.path.join(second, "0.monitor.csv"), env_id, [(4.0, 200), (5.0, 400)])
+    write_zoo_args(second, env_id, os.path.join(first, "rl_model_300_steps.zip"))
+    # Run 3 resumed run 2's checkpoint at 420 agent steps
+    write_monitor(os.path.join(third, "0.monitor.csv"), env_id, [(6.0, 40), (7.0, 80)])
+    write_zoo_args(third, env_id, os.path.join(second, "rl_model_420_steps.zip"))
+    # A separate run of another seed stays a run of its own
+    other = str(root / f"{env_id}_4")
+    write_monitor(os.path.join(other, "0.monitor.csv"), env_id, [(9.0, 400)])
+    write_zoo_args(other, env_id, "")
+
+    runs, _ = collect_inputs([str(tmp_path / "logs")])
+    by_folder = {os.path.basename(run.folder): run for run in runs}
+    assert sorted(by_folder) == [f"{env_id}_3", f"{env_id}_4"]
+    joined = by_folder[f"{env_id}_3"]
+    # run 1 up to 300 (the game at 400 was not continued), run 2 + 300 up to 420, run 3 + 420
+    np.testing.assert_array_equal(joined.agent_steps, [100, 250, 350, 430, 450])
+    np.testing.assert_array_equal(joined.scores, [1.0, 2.0, 4.0, 6.0, 7.0])
+    assert [os.path.basename(folder) for folder in joined.segments] == [f"{env_id}_{run}" for run in (1, 2, 3)]
+    np.testing.assert_array_equal(by_folder[f"{env_id}_4"].agent_steps, [100])
+    # A run whose checkpoint's run is not among the inputs is left as it is
+    (alone,) = join_resumed_runs([run for run in collect_inputs([third])[0]])
+    np.testing.assert_array_equal(alone.agent_steps, [10, 30])
+
+
+def test_same_budget_references_up_to_the_budget() -> None:
+    breakout = TABLE1["Breakout"]
+    dopamine, cleanrl = same_budget_references(breakout, 600_000)
+    # iterations 0, 1, 2 start before 600k; each spans 250k agent steps
+    assert dopamine == [(0, 250_000, 1.6), (250_000, 500_000, 3.1), (500_000, 750_000, 3.9)]
+    assert cleanrl == []
+    dopamine, cleanrl = same_budget_references(breakout, 1_000_000)
+    assert [value for *_, value in dopamine] == [DOPAMINE_PER_ITERATION["Breakout"][index] for index in range(4)]
+    assert cleanrl == [(1_000_000, 25.0, 30.0)]
+    # Space Invaders: Dopamine only
+    dopamine, cleanrl = same_budget_references(TABLE1["SpaceInvaders"], 260_000)
+    assert dopamine == [(0, 250_000, 167), (250_000, 500_000, 190)] and cleanrl == []
