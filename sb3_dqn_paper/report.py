@@ -186,16 +186,10 @@ def resumed_from(folder: str, env_id: str) -> tuple[str, int] | None:
         return None
     import yaml
 
-    class ZooArgsLoader(yaml.SafeLoader):
-        """A safe loader that reads the ``OrderedDict`` that rl-zoo3 writes into ``args.yml``, and nothing else."""
+    from sb3_dqn_paper.zoo.hyperparams import load_run_file
 
-    ZooArgsLoader.add_constructor(
-        "tag:yaml.org,2002:python/object/apply:collections.OrderedDict",
-        lambda loader, node: dict(loader.construct_sequence(node, deep=True)[0]),
-    )
     try:
-        with open(args_file) as file:
-            args = yaml.load(file, Loader=ZooArgsLoader)
+        args = load_run_file(args_file)
     except yaml.YAMLError as error:
         warnings.warn(f"{args_file} could not be read ({error}); {folder} is taken as a run of its own")
         return None

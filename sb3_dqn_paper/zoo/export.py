@@ -1,0 +1,171 @@
+"""
+Ship a trained agent: its model file without the replay buffer, laid out as an rl-zoo3 run folder, so that::
+
+    python -m rl_zoo3.enjoy --algo paper_dqn --env BreakoutNoFrameskip-v4 -f FOLDER
+
+plays it and ``PaperDQN.load(FOLDER/paper_dqn/BreakoutNoFrameskip-v4_1/BreakoutNoFrameskip-v4.zip)`` loads it.
+
+The source is a file of an rl-zoo3 run of ``--algo paper_dqn``: a checkpoint written by ``--save-freq`` (about 7 GB
+with a full replay memory) or the run's final model. What is written, under ``FOLDER/paper_dqn/<EnvId>_<run id>/``:
+
+- ``<EnvId>.zip``: the model as ``PaperDQN.save`` writes it (weights, optimizer state, hyperparameters, counters; no
+  replay buffer), a few MB for the paper's network;
+- ``<EnvId>/config.yml``: the run's hyperparameters, copied (``enjoy`` rebuilds the env from its ``env_wrapper`` and
+  ``frame_stack``);
+- ``<EnvId>/args.yml``: the run's command-line arguments without the ones that name files of the machine it ran on
+  (``enjoy`` reads ``env_kwargs`` from it);
+- ``<EnvId>/agent.json``: where the agent comes from (source file name, agent steps, updates, games, exploration rate,
+  versions, SHA-256 of the model file).
+
+rl-zoo3 has no command for this: its ``enjoy`` reads run folders as ``train`` writes them, and a checkpoint with its
+replay buffer is too large to ship.
+"""
+
+import argparse
+import hashlib
+import json
+import os
+import shutil
+import sys
+import tempfile
+from collections import OrderedDict
+from collections.abc import Sequence
+from typing import Any
+
+from sb3_dqn_paper.errors import InvalidArgumentError, MissingFileError, PaperDQNError
+
+#: ``args.yml`` entries that name files or services of the machine that trained the agent; not shipped.
+MACHINE_ARGS = ("log_folder", "trained_agent", "tensorboard_log", "conf_file", "optimization_log_path", "storage")
+#: Name of the provenance file written beside ``config.yml``.
+AGENT_INFO_FILE = "agent.json"
+
+
+def _sha256(path: str) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as file:
+        for block in iter(lambda: file.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def export_agent(source: str, folder: str, env_id: str | None = None, run_id: int = 1, overwrite: bool = False) -> str:
+    """
+    Write the agent of ``source`` into ``folder`` in rl-zoo3's layout (see the module docstring).
+
+    :param source: A checkpoint or model file of an rl-zoo3 run of ``paper_dqn`` (in its run folder)
+    :param folder: The folder to give ``enjoy -f``; the agent goes to ``folder/paper_dqn/<EnvId>_<run_id>``
+    :param env_id: Gymnasium id; default: read from the run folder's name (``<EnvId>_<n>``)
+    :param run_id: The ``<n>`` of the written run folder (``enjoy --exp-id``)
+    :param overwrite: Replace an agent already there (otherwise it is refused and left as it is)
+    :return: The written run folder
+    :raises MissingFileError: when the source or its run's ``config.yml`` is missing
+    :raises InvalidArgumentError: for a source that is not a PaperDQN model, an unknown env id or an existing target
+    """
+    from sb3_dqn_paper.checkpoint import is_checkpoint, read_checkpoint_meta
+    from sb3_dqn_paper.paper_dqn import PaperDQN
+    from sb3_dqn_paper.report import env_id_from_folder
+    from sb3_dqn_paper.zoo.hyperparams import load_run_file
+
+    if not os.path.isfile(source):
+        raise MissingFileError(f"{source}: no such model or checkpoint file")
+    if run_id < 1:
+        raise InvalidArgumentError(f"--run-id must be at least 1, got {run_id}")
+    run_folder = os.path.dirname(os.path.abspath(source))
+    env_id = env_id or env_id_from_folder(run_folder)
+    if env_id is None:
+        raise InvalidArgumentError(
+            f"{source} is not in an rl-zoo3 run folder (<EnvId>_<n>): give the env id with --env ENV_ID"
+        )
+    env_name = env_id.replace("/", "-")
+    config_file = os.path.join(run_folder, env_name, "config.yml")
+    if not os.path.isfile(config_file):
+        raise MissingFileError(
+            f"{config_file} is missing: rl_zoo3.enjoy rebuilds the env from the run's config.yml, so export a file of an "
+            "rl-zoo3 run folder (logs/paper_dqn/<EnvId>_<n>/...)"
+        )
+    target = os.path.join(folder, "paper_dqn", f"{env_name}_{run_id}")
+    if os.path.exists(target) and not overwrite:
+        raise InvalidArgumentError(f"{target} already exists: pass --overwrite to replace it")
+    # Checked before the long load: a file of another algorithm is refused here with a clear error
+    model = PaperDQN.load(source, device="cpu")
+    info: dict[str, Any] = {
+        "env_id": env_id,
+        "source": os.path.basename(source),
+        "num_timesteps": int(model.num_timesteps),
+        "n_updates": int(model._n_updates),
+        "exploration_rate": float(model.exploration_rate),
+    }
+    if is_checkpoint(source):
+        meta = read_checkpoint_meta(source)
+        info.update(episodes=meta["episodes"], written_by=meta["written_by"], created=meta["created"], torch=meta["torch"])
+    parent = os.path.dirname(target) or "."
+    os.makedirs(parent, exist_ok=True)
+    # Everything goes into a temporary folder beside the target, which then takes the target's place
+    staging = tempfile.mkdtemp(prefix=f".{env_name}_{run_id}.", dir=parent)
+    try:
+        model_file = os.path.join(staging, f"{env_name}.zip")
+        model.save(model_file)
+        os.makedirs(os.path.join(staging, env_name))
+        shutil.copyfile(config_file, os.path.join(staging, env_name, "config.yml"))
+        args_file = os.path.join(run_folder, env_name, "args.yml")
+        if os.path.isfile(args_file):
+            import yaml
+
+            args = load_run_file(args_file)
+            shipped = OrderedDict((key, value) for key, value in args.items() if key not in MACHINE_ARGS)
+            with open(os.path.join(staging, env_name, "args.yml"), "w") as file:
+                yaml.dump(shipped, file)
+        info["model_sha256"] = _sha256(model_file)
+        info["model_bytes"] = os.path.getsize(model_file)
+        with open(os.path.join(staging, env_name, AGENT_INFO_FILE), "w") as file:
+            json.dump(info, file, indent=2)
+            file.write("\n")
+        if os.path.exists(target):
+            old = tempfile.mkdtemp(prefix=f".{env_name}_{run_id}.old.", dir=parent)
+            os.replace(target, os.path.join(old, "agent"))
+            os.replace(staging, target)
+            shutil.rmtree(old)
+        else:
+            os.replace(staging, target)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return target
+
+
+def make_parser() -> argparse.ArgumentParser:
+    """:return: The command-line parser of ``python -m sb3_dqn_paper.zoo.export``"""
+    parser = argparse.ArgumentParser(
+        prog="python -m sb3_dqn_paper.zoo.export",
+        description="Ship a trained agent: the model of a checkpoint or model file of an rl-zoo3 run, without its replay "
+        "buffer, laid out so that `python -m rl_zoo3.enjoy --algo paper_dqn --env ENV -f FOLDER` plays it.",
+    )
+    parser.add_argument("source", help="checkpoint (rl_model_<steps>_steps.zip) or model file in an rl-zoo3 run folder")
+    parser.add_argument("--out", required=True, help="folder for enjoy's -f; the agent goes to OUT/paper_dqn/<EnvId>_<n>")
+    parser.add_argument("--env", help="Gymnasium id (default: from the run folder's name)")
+    parser.add_argument("--run-id", type=int, default=1, help="the <n> of the written run folder (default 1)")
+    parser.add_argument("--overwrite", action="store_true", help="replace an agent already in OUT/paper_dqn/<EnvId>_<n>")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """
+    Command-line entry point.
+
+    :param argv: Arguments (default: ``sys.argv[1:]``)
+    :return: Exit status: 0 on success, 2 on bad input
+    """
+    args = make_parser().parse_args(argv)
+    try:
+        target = export_agent(args.source, args.out, args.env, args.run_id, args.overwrite)
+    except (PaperDQNError, ValueError, OSError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    with open(os.path.join(target, os.path.basename(target).rsplit("_", 1)[0], AGENT_INFO_FILE)) as file:
+        print(file.read(), end="")
+    print(f"wrote {target}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
