@@ -1,0 +1,136 @@
+"""
+The paper's second measure of training progress: the average action value on a held-out set of states.
+
+Mnih et al. (2013), Section 5.1 and Figure 2 (right): "we collect a fixed set of states by running a random policy
+before training starts and track the average of the maximum predicted Q for these states". The paper found it much
+smoother than the average score, and rising steadily during training on Breakout and Seaquest.
+
+Here the states are collected by a uniformly random policy in the evaluation env
+(:func:`~sb3_dqn_paper.evaluate.make_evaluation_env`: the training preprocessing, 4 stacked 84x84 frames), seeded,
+so the same ``n_states`` and ``seed`` give the same states for every model; the value of a model is the mean over
+the states of ``max_a Q(s, a)``, computed in batches without gradients.
+
+Usage: ``python -m sb3_dqn_paper.held_out_q MODEL.zip [MODEL.zip ...] --env BreakoutNoFrameskip-v4 [--states 1000]``.
+"""
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from sb3_dqn_paper.errors import InvalidArgumentError, PaperDQNError
+
+#: States in the held-out set by default (the paper does not give its number).
+DEFAULT_STATES = 1000
+#: Agent steps between two kept states, so that the set spans several games rather than one stretch of play.
+STATE_STRIDE = 5
+
+
+def collect_held_out_states(env_id: str, n_states: int = DEFAULT_STATES, seed: int = 0) -> np.ndarray:
+    """
+    Play uniformly random actions and keep every :data:`STATE_STRIDE`-th observation.
+
+    :param env_id: Gymnasium id
+    :param n_states: States to keep
+    :param seed: Seed of the env and of the random actions
+    :return: ``n_states`` observations as the model sees them (channel-first for images)
+    """
+    from sb3_dqn_paper.evaluate import make_evaluation_env
+
+    if n_states < 1:
+        raise InvalidArgumentError(f"--states must be at least 1, got {n_states}")
+    env = make_evaluation_env(env_id, seed)
+    rng = np.random.default_rng(seed)
+    try:
+        observation = env.reset()
+        states = []
+        step = 0
+        while len(states) < n_states:
+            if step % STATE_STRIDE == 0:
+                states.append(observation[0].copy())
+            observation, *_ = env.step(rng.integers(env.action_space.n, size=1))
+            step += 1
+    finally:
+        env.close()
+    return np.stack(states)
+
+
+def average_max_q(model: Any, states: np.ndarray, batch_size: int = 256) -> float:
+    """
+    The mean over ``states`` of ``max_a Q(s, a)`` under ``model``'s Q-network.
+
+    :param model: A PaperDQN (or SB3 DQN) model
+    :param states: Observations as :func:`collect_held_out_states` returns them
+    :param batch_size: States per forward pass
+    :return: The average maximum action value
+    """
+    import torch as th
+
+    if states.shape[1:] != model.observation_space.shape:
+        raise InvalidArgumentError(
+            f"The held-out states have shape {states.shape[1:]} but the model expects {model.observation_space.shape}"
+        )
+    total = 0.0
+    model.policy.set_training_mode(False)
+    with th.no_grad():
+        for start in range(0, len(states), batch_size):
+            observation, _ = model.policy.obs_to_tensor(states[start : start + batch_size])
+            total += float(model.q_net(observation).max(dim=1).values.double().sum())
+    return total / len(states)
+
+
+def make_parser() -> argparse.ArgumentParser:
+    """:return: The command-line parser of ``python -m sb3_dqn_paper.held_out_q``"""
+    parser = argparse.ArgumentParser(
+        prog="python -m sb3_dqn_paper.held_out_q",
+        description="The paper's average action value: mean of max_a Q(s, a) over a fixed set of states collected by a "
+        "random policy (Mnih et al. 2013, Figure 2), for one or more models of one game.",
+    )
+    parser.add_argument("models", nargs="+", metavar="MODEL", help="model or checkpoint files (.zip)")
+    parser.add_argument("--env", required=True, help="Gymnasium id, e.g. BreakoutNoFrameskip-v4")
+    parser.add_argument("--states", type=int, default=DEFAULT_STATES, help=f"held-out states (default {DEFAULT_STATES})")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the random policy and of the env (default 0)")
+    parser.add_argument("--out", help="also write the results as JSON to this file")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """
+    Command-line entry point: one line per model (agent steps, average max Q).
+
+    :param argv: Arguments (default: ``sys.argv[1:]``)
+    :return: Exit status: 0 on success, 2 on bad input
+    """
+    from sb3_dqn_paper.evaluate import check_seed, load_model, write_json
+
+    args = make_parser().parse_args(argv)
+    try:
+        check_seed(args.seed)
+        for path in args.models:
+            if not os.path.isfile(path):
+                raise InvalidArgumentError(f"{path}: no such model file")
+        states = collect_held_out_states(args.env, args.states, args.seed)
+        rows = []
+        for path in args.models:
+            model = load_model(path, device="cpu")
+            rows.append(dict(model=path, num_timesteps=int(model.num_timesteps), average_max_q=average_max_q(model, states)))
+        result = dict(env_id=args.env, n_states=args.states, seed=args.seed, models=rows)
+        if args.out:
+            write_json(result, args.out, overwrite=True)
+    except (PaperDQNError, ValueError, OSError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print(f"{args.env}: average max Q over {args.states} held-out states (random policy, seed {args.seed})")
+    for row in sorted(rows, key=lambda row: row["num_timesteps"]):
+        print(f"{row['num_timesteps']:>12,} agent steps  {row['average_max_q']:10.4f}  {row['model']}")
+    if args.out:
+        print(json.dumps({"wrote": args.out}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

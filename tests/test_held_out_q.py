@@ -1,0 +1,46 @@
+"""The paper's average action value on held-out states (Figure 2, right)."""
+
+import json
+
+import numpy as np
+import pytest
+import torch as th
+
+from sb3_dqn_paper import PaperDQN, make_paper_atari_env
+from sb3_dqn_paper.held_out_q import STATE_STRIDE, average_max_q, collect_held_out_states, main
+
+
+def test_states_are_a_fixed_random_play_sample() -> None:
+    states = collect_held_out_states("PongNoFrameskip-v4", n_states=40, seed=3)
+    assert states.shape == (40, 4, 84, 84) and states.dtype == np.uint8
+    np.testing.assert_array_equal(states, collect_held_out_states("PongNoFrameskip-v4", n_states=40, seed=3))
+    assert not np.array_equal(states, collect_held_out_states("PongNoFrameskip-v4", n_states=40, seed=4))
+    # consecutive kept states are STATE_STRIDE agent steps apart: different frames
+    assert STATE_STRIDE > 1 and not np.array_equal(states[20], states[21])
+
+
+def test_average_max_q_is_the_mean_of_the_greedy_values(tmp_path, capsys) -> None:
+    env = make_paper_atari_env("PongNoFrameskip-v4", seed=0)
+    model = PaperDQN("CnnPolicy", env, buffer_size=100, learning_starts=10, seed=0, device="cpu")
+    states = collect_held_out_states("PongNoFrameskip-v4", n_states=70, seed=0)
+    reference = []
+    with th.no_grad():
+        for state in states:
+            q_values = model.q_net(th.as_tensor(state[None]).float())  # q_net divides by 255 itself
+            reference.append(float(q_values.max()))
+    # batches of 32 (not a divisor of 70) give the same mean as one state at a time
+    assert average_max_q(model, states, batch_size=32) == pytest.approx(np.mean(reference), rel=1e-5)
+    path = tmp_path / "model.zip"
+    model.save(path)
+    out = tmp_path / "q.json"
+    assert main([str(path), "--env", "PongNoFrameskip-v4", "--states", "70", "--out", str(out)]) == 0
+    (row,) = json.loads(out.read_text())["models"]
+    assert row["num_timesteps"] == 0 and row["average_max_q"] == pytest.approx(np.mean(reference), rel=1e-5)
+    assert "average max Q over 70 held-out states" in capsys.readouterr().out
+    # bad input: a missing file, a model of another observation shape, no states
+    assert main([str(tmp_path / "missing.zip"), "--env", "PongNoFrameskip-v4"]) == 2
+    assert "no such model file" in capsys.readouterr().err
+    assert main([str(path), "--env", "CartPole-v1", "--states", "5"]) == 2
+    assert "held-out states have shape (4,)" in capsys.readouterr().err
+    assert main([str(path), "--env", "PongNoFrameskip-v4", "--states", "0"]) == 2
+    assert "--states must be at least 1" in capsys.readouterr().err
