@@ -10,6 +10,9 @@ Here the states are collected by a uniformly random policy in the evaluation env
 so the same ``n_states`` and ``seed`` give the same states for every model; the value of a model is the mean over
 the states of ``max_a Q(s, a)``, computed in batches without gradients.
 
+Beside it, :func:`inactive_units` counts the units of the network's last hidden layer that are zero on every held-out
+state: ReLU units that no longer take part (they get no gradient, so they rarely come back).
+
 Usage: ``python -m sb3_dqn_paper.held_out_q MODEL.zip [MODEL.zip ...] --env BreakoutNoFrameskip-v4 [--states 1000]``.
 """
 
@@ -59,6 +62,14 @@ def collect_held_out_states(env_id: str, n_states: int = DEFAULT_STATES, seed: i
     return np.stack(states)
 
 
+def _check_states(model: Any, states: np.ndarray) -> None:
+    """Refuse held-out states of another shape than the model's observations (another game or preprocessing)."""
+    if states.shape[1:] != model.observation_space.shape:
+        raise InvalidArgumentError(
+            f"The held-out states have shape {states.shape[1:]} but the model expects {model.observation_space.shape}"
+        )
+
+
 def average_max_q(model: Any, states: np.ndarray, batch_size: int = 256) -> float:
     """
     The mean over ``states`` of ``max_a Q(s, a)`` under ``model``'s Q-network.
@@ -70,10 +81,7 @@ def average_max_q(model: Any, states: np.ndarray, batch_size: int = 256) -> floa
     """
     import torch as th
 
-    if states.shape[1:] != model.observation_space.shape:
-        raise InvalidArgumentError(
-            f"The held-out states have shape {states.shape[1:]} but the model expects {model.observation_space.shape}"
-        )
+    _check_states(model, states)
     total = 0.0
     model.policy.set_training_mode(False)
     with th.no_grad():
@@ -81,6 +89,37 @@ def average_max_q(model: Any, states: np.ndarray, batch_size: int = 256) -> floa
             observation, _ = model.policy.obs_to_tensor(states[start : start + batch_size])
             total += float(model.q_net(observation).max(dim=1).values.double().sum())
     return total / len(states)
+
+
+def inactive_units(model: Any, states: np.ndarray, batch_size: int = 256) -> tuple[int, int] | None:
+    """
+    Units of the features extractor's output that are zero on every held-out state ("dead" ReLUs).
+
+    A ReLU unit that is off for every input gets no gradient and stays off; their share tells how much of the
+    network's last hidden layer still takes part. Only for image features extractors (the paper's network ends in a
+    256-unit ReLU layer); ``None`` for others, whose features are the raw observation.
+
+    :param model: A PaperDQN (or SB3 DQN) model
+    :param states: Observations as :func:`collect_held_out_states` returns them
+    :param batch_size: States per forward pass
+    :return: ``(inactive units, units)``, or ``None`` for a features extractor without convolutions
+    """
+    import torch as th
+
+    _check_states(model, states)
+    extractor = model.q_net.features_extractor
+    if not any(isinstance(layer, th.nn.Conv2d) for layer in extractor.modules()):
+        return None
+    active = None
+    model.policy.set_training_mode(False)
+    with th.no_grad():
+        for start in range(0, len(states), batch_size):
+            observation, _ = model.policy.obs_to_tensor(states[start : start + batch_size])
+            features = model.q_net.extract_features(observation, extractor)
+            batch_active = (features != 0).any(dim=0)
+            active = batch_active if active is None else active | batch_active
+    assert active is not None
+    return int((~active).sum()), int(active.numel())
 
 
 def make_parser() -> argparse.ArgumentParser:
@@ -117,7 +156,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         rows = []
         for path in args.models:
             model = load_model(path, device="cpu")
-            rows.append(dict(model=path, num_timesteps=int(model.num_timesteps), average_max_q=average_max_q(model, states)))
+            inactive = inactive_units(model, states)
+            rows.append(
+                dict(
+                    model=path,
+                    num_timesteps=int(model.num_timesteps),
+                    average_max_q=average_max_q(model, states),
+                    inactive_units=None if inactive is None else inactive[0],
+                    units=None if inactive is None else inactive[1],
+                )
+            )
         result = dict(env_id=args.env, n_states=args.states, seed=args.seed, models=rows)
         if args.out:
             write_json(result, args.out, overwrite=True)
@@ -126,7 +174,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     print(f"{args.env}: average max Q over {args.states} held-out states (random policy, seed {args.seed})")
     for row in sorted(rows, key=lambda row: row["num_timesteps"]):
-        print(f"{row['num_timesteps']:>12,} agent steps  {row['average_max_q']:10.4f}  {row['model']}")
+        units = "" if row["units"] is None else f"  inactive units {row['inactive_units']:>4} of {row['units']}"
+        print(f"{row['num_timesteps']:>12,} agent steps  average max Q {row['average_max_q']:10.4f}{units}  {row['model']}")
     if args.out:
         print(json.dumps({"wrote": args.out}))
     return 0

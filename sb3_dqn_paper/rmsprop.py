@@ -110,3 +110,33 @@ class CenteredRMSprop(th.optim.Optimizer):
             th._foreach_sqrt_(denom)
             th._foreach_addcdiv_(params, grads, denom, value=-lr)
         return loss
+
+
+def eps_share(optimizer: CenteredRMSprop, named_parameters: Iterable[tuple[str, th.Tensor]]) -> dict[str, dict[str, float]]:
+    """
+    How much the constant ``eps`` weighs in each parameter's step, read from the optimizer's running averages.
+
+    The step of an entry is ``lr * grad / sqrt(v + eps)`` with ``v = g2 - g ** 2``, the running variance of its
+    gradient. Where ``v`` is far above ``eps`` the step is RMSProp's (scale-free); where it is far below, the step is
+    plain SGD with learning rate ``lr / sqrt(eps)``. This tells which regime training is in, for the question whether
+    ``eps`` is sized for the gradient's scale.
+
+    :param optimizer: The optimizer, after at least one step
+    :param named_parameters: ``(name, parameter)`` pairs of the network it optimises, e.g. ``q_net.named_parameters()``
+    :return: Per parameter: ``median_variance`` (median ``v``), ``eps``, and ``eps_dominated`` (fraction of entries
+        with ``v < eps``)
+    """
+    report = {}
+    eps_of = {id(param): group["eps"] for group in optimizer.param_groups for param in group["params"]}
+    for name, param in named_parameters:
+        state = optimizer.state.get(param)
+        if not state:
+            continue
+        variance = (state["square_avg"] - state["grad_avg"] ** 2).flatten().double()
+        eps = eps_of[id(param)]
+        report[name] = dict(
+            median_variance=float(variance.median()),
+            eps=float(eps),
+            eps_dominated=float((variance < eps).double().mean()),
+        )
+    return report

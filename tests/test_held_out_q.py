@@ -7,7 +7,7 @@ import pytest
 import torch as th
 
 from sb3_dqn_paper import PaperDQN, make_paper_atari_env
-from sb3_dqn_paper.held_out_q import STATE_STRIDE, average_max_q, collect_held_out_states, main
+from sb3_dqn_paper.held_out_q import STATE_STRIDE, average_max_q, collect_held_out_states, inactive_units, main
 
 
 def test_states_are_a_fixed_random_play_sample() -> None:
@@ -36,6 +36,16 @@ def test_average_max_q_is_the_mean_of_the_greedy_values(tmp_path, capsys) -> Non
     assert main([str(path), "--env", "PongNoFrameskip-v4", "--states", "70", "--out", str(out)]) == 0
     (row,) = json.loads(out.read_text())["models"]
     assert row["num_timesteps"] == 0 and row["average_max_q"] == pytest.approx(np.mean(reference), rel=1e-5)
+    # inactive units: the 256 features that are zero on all 70 states, computed here in one batch
+    with th.no_grad():
+        features = model.q_net.features_extractor(th.as_tensor(states).float() / 255.0)
+    expected = int((features == 0).all(dim=0).sum())
+    assert inactive_units(model, states, batch_size=32) == (expected, 256)
+    assert (row["inactive_units"], row["units"]) == (expected, 256)
+    # killing units (a large negative bias) is seen
+    with th.no_grad():
+        model.q_net.features_extractor.linear[0].bias[:10] = -1e6
+    assert inactive_units(model, states) == (len(set(range(10)) | set(np.flatnonzero((features == 0).all(0).numpy()))), 256)
     assert "average max Q over 70 held-out states" in capsys.readouterr().out
     # bad input: a missing file, a model of another observation shape, no states
     assert main([str(tmp_path / "missing.zip"), "--env", "PongNoFrameskip-v4"]) == 2

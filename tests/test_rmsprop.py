@@ -5,7 +5,7 @@ import math
 import pytest
 import torch as th
 
-from sb3_dqn_paper.rmsprop import CenteredRMSprop, deepmind_eps_for_mean_loss
+from sb3_dqn_paper.rmsprop import CenteredRMSprop, deepmind_eps_for_mean_loss, eps_share
 
 
 def test_two_steps_by_hand() -> None:
@@ -68,3 +68,18 @@ def test_mean_loss_with_rescaled_eps_equals_deepmind_summed_gradient() -> None:
 def test_bad_hyperparameters(kwargs: dict) -> None:
     with pytest.raises(ValueError, match="CenteredRMSprop"):
         CenteredRMSprop([th.nn.Parameter(th.zeros(1))], **kwargs)
+
+
+def test_eps_share_reads_the_running_variance() -> None:
+    weight = th.nn.Parameter(th.zeros(4))
+    optimizer = CenteredRMSprop([weight], lr=0.1, decay=0.5, eps=0.01)
+    # one step with gradient (0.01, 0.01, 1, 1): g = 0.5 * grad, g2 = 0.5 * grad^2, variance = 0.25 * grad^2
+    weight.grad = th.tensor([0.01, 0.01, 1.0, 1.0])
+    optimizer.step()
+    (report,) = eps_share(optimizer, [("weight", weight)]).values()
+    assert report["eps"] == 0.01
+    assert report["eps_dominated"] == 0.5  # 0.25e-4 < 0.01 for the first two, 0.25 > 0.01 for the others
+    variance = 0.25 * th.tensor([0.01, 0.01, 1.0, 1.0]).double() ** 2
+    assert report["median_variance"] == pytest.approx(float(variance.median()), rel=1e-6)
+    # a parameter that never got a step is left out
+    assert eps_share(optimizer, [("weight", weight), ("other", th.nn.Parameter(th.zeros(2)))]).keys() == {"weight"}
