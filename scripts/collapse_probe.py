@@ -12,7 +12,10 @@ Variants (``--variant``):
 - ``paper``: PaperDQN's defaults (squared error, no target network, DeepMind's RMSProp constant for a mean loss);
 - ``huber``: the Huber loss with DeepMind's constant rescaled for it (``0.01 / batch_size ** 2``): exactly the
   update of DeepMind's released code (error clipping at 1), still without a target network;
-- ``target``: the defaults plus a target network updated every 10,000 agent steps (the Nature paper's period).
+- ``target``: the defaults plus a target network updated every 10,000 agent steps (the Nature paper's period);
+- ``small_eps``: the defaults with the RMSProp constant of deep_q_rl's 2013-style settings (``run_nips.py``: 1e-6 on
+  the mean of half squared errors), 4e-6 on PaperDQN's mean squared error, instead of DeepMind's 3.9e-5: steps
+  scaled by the gradient's running deviation (RMSProp) rather than proportional to the gradient (plain SGD).
 
 Usage: ``python scripts/collapse_probe.py --env SpaceInvadersNoFrameskip-v4 --variant paper --out probe.jsonl``
 """
@@ -31,7 +34,7 @@ from sb3_dqn_paper import PaperDQN, make_paper_atari_env
 from sb3_dqn_paper.held_out_q import average_max_q, collect_held_out_states, inactive_units
 from sb3_dqn_paper.rmsprop import DEEPMIND_DECAY, DEEPMIND_EPS, CenteredRMSprop, eps_share
 
-VARIANTS = ("paper", "huber", "target")
+VARIANTS = ("paper", "huber", "target", "small_eps")
 
 
 class ProbeCallback(BaseCallback):
@@ -92,6 +95,10 @@ def main() -> int:
             policy_kwargs=dict(
                 optimizer_class=CenteredRMSprop, optimizer_kwargs=dict(decay=DEEPMIND_DECAY, eps=DEEPMIND_EPS / 32**2)
             ),
+        )
+    elif args.variant == "small_eps":
+        kwargs = dict(
+            policy_kwargs=dict(optimizer_class=CenteredRMSprop, optimizer_kwargs=dict(decay=DEEPMIND_DECAY, eps=4e-6))
         )
     elif args.variant == "target":
         kwargs = dict(target_update_interval=10_000)
