@@ -214,8 +214,9 @@ def join_resumed_runs(runs: Sequence[MonitorRun]) -> list[MonitorRun]:
 
     A resume writes a new run folder whose Monitor restarts its step count: its games are shifted by the
     checkpoint's ``N`` agent steps and appended to the games of the checkpoint's run up to ``N`` (games after
-    the checkpoint were not continued). Chains (a resume of a resume) are followed; the joined run keeps the
-    newest folder's name and lists every folder in ``segments``.
+    the checkpoint were not continued). The checkpoint's run is found at the path ``-i`` named, or, when the logs
+    were copied or moved since, as the sibling folder of that name. Chains (a resume of a resume) are followed;
+    the joined run keeps the newest folder's name and lists every folder in ``segments``.
 
     :param runs: Runs as read from their folders
     :return: The runs, resumed ones joined
@@ -224,8 +225,13 @@ def join_resumed_runs(runs: Sequence[MonitorRun]) -> list[MonitorRun]:
     parents = {}
     for folder, run in by_folder.items():
         origin = resumed_from(folder, run.env_id)
-        if origin is not None and origin[0] in by_folder and origin[0] != folder:
-            parents[folder] = origin
+        if origin is None:
+            continue
+        # The checkpoint's folder as recorded, or, for a log tree copied or moved since, the sibling of that name
+        sibling = os.path.join(os.path.dirname(folder), os.path.basename(origin[0]))
+        parent = next((path for path in (origin[0], sibling) if path in by_folder and path != folder), None)
+        if parent is not None:
+            parents[folder] = (parent, origin[1])
     joined = []
     continued = {parent for parent, _ in parents.values()}
     for folder, run in by_folder.items():

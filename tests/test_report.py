@@ -1,6 +1,7 @@
 """The report: Monitor logs and evaluation files -> one PNG per game and a Markdown table against Table 1."""
 
 import os
+import shutil
 import struct
 from collections import OrderedDict
 
@@ -233,6 +234,13 @@ def test_resumed_zoo_runs_are_joined_into_one_run(tmp_path) -> None:
     np.testing.assert_array_equal(joined.scores, [1.0, 2.0, 4.0, 6.0, 7.0])
     assert [os.path.basename(folder) for folder in joined.segments] == [f"{env_id}_{run}" for run in (1, 2, 3)]
     np.testing.assert_array_equal(by_folder[f"{env_id}_4"].agent_steps, [100])
+    # The same logs copied elsewhere: the recorded paths point to the old place, the sibling folders are found
+    copy = tmp_path / "copied"
+    shutil.copytree(tmp_path / "logs", copy)
+    runs, _ = collect_inputs([str(copy)])
+    (moved,) = [run for run in runs if run.folder.endswith("_3")]
+    np.testing.assert_array_equal(moved.agent_steps, joined.agent_steps)
+    assert all(segment.startswith(str(copy)) for segment in moved.segments)
     # A run whose checkpoint's run is not among the inputs is left as it is
     (alone,) = join_resumed_runs([run for run in collect_inputs([third])[0]])
     np.testing.assert_array_equal(alone.agent_steps, [10, 30])
