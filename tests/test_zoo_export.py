@@ -3,6 +3,7 @@
 import hashlib
 import json
 import re
+import shutil
 import zipfile
 from pathlib import Path
 
@@ -100,3 +101,17 @@ def test_export_refuses_bad_input_and_keeps_what_is_there(zoo_run: Path, tmp_pat
     assert main([str(not_a_model), "--out", str(tmp_path / "other"), "--env", "CartPole-v1"]) == 2
     assert "not_a_model.zip" in capsys.readouterr().err
     assert not (tmp_path / "other" / "paper_dqn" / "CartPole-v1_1").exists()
+
+
+def test_a_resumed_run_ships_no_seed(zoo_run: Path, tmp_path: Path) -> None:
+    # a run started with -i CHECKPOINT: rl-zoo3 records the checkpoint and a drawn seed that the resume does not apply
+    resumed = tmp_path / "logs" / "paper_dqn" / "CartPole-v1_2"
+    shutil.copytree(zoo_run, resumed)
+    args_file = resumed / "CartPole-v1" / "args.yml"
+    args = yaml.load(args_file.read_text(), Loader=yaml.UnsafeLoader)
+    args["trained_agent"], args["seed"] = str(zoo_run / "rl_model_1000_steps.zip"), 12345
+    args_file.write_text(yaml.dump(args))
+    target = Path(export_agent(str(resumed / "CartPole-v1.zip"), str(tmp_path / "agents")))
+    shipped = yaml.load((target / "CartPole-v1" / "args.yml").read_text(), Loader=yaml.UnsafeLoader)
+    assert "seed" not in shipped and "trained_agent" not in shipped and shipped["env"] == "CartPole-v1"
+    assert json.loads((target / "CartPole-v1" / AGENT_INFO_FILE).read_text())["resumed_from"] == "rl_model_1000_steps.zip"

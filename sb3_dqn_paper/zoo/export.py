@@ -13,9 +13,10 @@ with a full replay memory) or the run's final model. What is written, under ``FO
 - ``<EnvId>/config.yml``: the run's hyperparameters, copied (``enjoy`` rebuilds the env from its ``env_wrapper`` and
   ``frame_stack``);
 - ``<EnvId>/args.yml``: the run's command-line arguments without the ones that name files of the machine it ran on
-  (``enjoy`` reads ``env_kwargs`` from it);
+  (``enjoy`` reads ``env_kwargs`` from it), and without ``seed`` for a run resumed from a checkpoint (``-i``), whose
+  seed rl-zoo3 draws but an exact resume does not apply;
 - ``<EnvId>/agent.json``: where the agent comes from (source file name, agent steps, updates, games, exploration rate,
-  versions, SHA-256 of the model file).
+  versions, SHA-256 of the model file, and the checkpoint the run resumed, if it did).
 
 rl-zoo3 has no command for this: its ``enjoy`` reads run folders as ``train`` writes them, and a checkpoint with its
 replay buffer is too large to ship.
@@ -113,6 +114,11 @@ def export_agent(source: str, folder: str, env_id: str | None = None, run_id: in
 
             args = load_run_file(args_file)
             shipped = OrderedDict((key, value) for key, value in args.items() if key not in MACHINE_ARGS)
+            if args.get("trained_agent"):
+                # a run started with -i: rl-zoo3 drew a seed that an exact resume does not apply (the checkpoint's
+                # random states are restored), so it is not shipped as if it were the agent's seed
+                shipped.pop("seed", None)
+                info["resumed_from"] = os.path.basename(args["trained_agent"])
             with open(os.path.join(staging, env_name, "args.yml"), "w") as file:
                 yaml.dump(shipped, file)
         info["model_sha256"] = _sha256(model_file)
