@@ -70,6 +70,40 @@ def _check_states(model: Any, states: np.ndarray) -> None:
         )
 
 
+def held_out_measures(model: Any, states: np.ndarray, batch_size: int = 256) -> tuple[float, tuple[int, int] | None]:
+    """
+    Both measures of the held-out states in one forward pass over them: :func:`average_max_q` and
+    :func:`inactive_units`.
+
+    The Q-values are computed as SB3's ``QNetwork.forward`` computes them, the head on the features extractor's
+    output, so the features that :func:`inactive_units` counts come from the same pass.
+
+    :param model: A PaperDQN (or SB3 DQN) model
+    :param states: Observations as :func:`collect_held_out_states` returns them
+    :param batch_size: States per forward pass
+    :return: The average maximum action value, and ``(inactive units, units)`` (``None`` for a features extractor
+        without convolutions)
+    """
+    import torch as th
+
+    _check_states(model, states)
+    q_net = model.q_net
+    extractor = q_net.features_extractor
+    count_units = any(isinstance(layer, th.nn.Conv2d) for layer in extractor.modules())
+    total, active = 0.0, None
+    model.policy.set_training_mode(False)
+    with th.no_grad():
+        for start in range(0, len(states), batch_size):
+            observation, _ = model.policy.obs_to_tensor(states[start : start + batch_size])
+            features = q_net.extract_features(observation, extractor)
+            total += float(q_net.q_net(features).max(dim=1).values.double().sum())
+            if count_units:
+                batch_active = (features != 0).any(dim=0)
+                active = batch_active if active is None else active | batch_active
+    inactive = None if active is None else (int((~active).sum()), int(active.numel()))
+    return total / len(states), inactive
+
+
 def average_max_q(model: Any, states: np.ndarray, batch_size: int = 256) -> float:
     """
     The mean over ``states`` of ``max_a Q(s, a)`` under ``model``'s Q-network.
@@ -79,16 +113,7 @@ def average_max_q(model: Any, states: np.ndarray, batch_size: int = 256) -> floa
     :param batch_size: States per forward pass
     :return: The average maximum action value
     """
-    import torch as th
-
-    _check_states(model, states)
-    total = 0.0
-    model.policy.set_training_mode(False)
-    with th.no_grad():
-        for start in range(0, len(states), batch_size):
-            observation, _ = model.policy.obs_to_tensor(states[start : start + batch_size])
-            total += float(model.q_net(observation).max(dim=1).values.double().sum())
-    return total / len(states)
+    return held_out_measures(model, states, batch_size)[0]
 
 
 def inactive_units(model: Any, states: np.ndarray, batch_size: int = 256) -> tuple[int, int] | None:
@@ -104,22 +129,7 @@ def inactive_units(model: Any, states: np.ndarray, batch_size: int = 256) -> tup
     :param batch_size: States per forward pass
     :return: ``(inactive units, units)``, or ``None`` for a features extractor without convolutions
     """
-    import torch as th
-
-    _check_states(model, states)
-    extractor = model.q_net.features_extractor
-    if not any(isinstance(layer, th.nn.Conv2d) for layer in extractor.modules()):
-        return None
-    active = None
-    model.policy.set_training_mode(False)
-    with th.no_grad():
-        for start in range(0, len(states), batch_size):
-            observation, _ = model.policy.obs_to_tensor(states[start : start + batch_size])
-            features = model.q_net.extract_features(observation, extractor)
-            batch_active = (features != 0).any(dim=0)
-            active = batch_active if active is None else active | batch_active
-    assert active is not None
-    return int((~active).sum()), int(active.numel())
+    return held_out_measures(model, states, batch_size)[1]
 
 
 def make_parser() -> argparse.ArgumentParser:
@@ -156,12 +166,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         rows = []
         for path in args.models:
             model = load_model(path, device="cpu")
-            inactive = inactive_units(model, states)
+            value, inactive = held_out_measures(model, states)
             rows.append(
                 dict(
                     model=path,
                     num_timesteps=int(model.num_timesteps),
-                    average_max_q=average_max_q(model, states),
+                    average_max_q=value,
                     inactive_units=None if inactive is None else inactive[0],
                     units=None if inactive is None else inactive[1],
                 )

@@ -31,7 +31,7 @@ import torch as th
 from stable_baselines3.common.callbacks import BaseCallback
 
 from sb3_dqn_paper import PaperDQN, make_paper_atari_env
-from sb3_dqn_paper.held_out_q import average_max_q, collect_held_out_states, inactive_units
+from sb3_dqn_paper.held_out_q import collect_held_out_states, held_out_measures
 from sb3_dqn_paper.rmsprop import DEEPMIND_DECAY, DEEPMIND_EPS, CenteredRMSprop, eps_share
 
 VARIANTS = ("paper", "huber", "target", "small_eps")
@@ -46,7 +46,7 @@ class ProbeCallback(BaseCallback):
 
     def measure(self) -> None:
         model = self.model
-        inactive, units = inactive_units(model, self.states)
+        value, (inactive, units) = held_out_measures(model, self.states)
         returns = [info["r"] for info in model.ep_info_buffer][-20:]
         shares = eps_share(model.policy.optimizer, model.q_net.named_parameters())
         row = dict(
@@ -55,7 +55,7 @@ class ProbeCallback(BaseCallback):
             updates=int(model._n_updates),
             inactive_units=inactive,
             units=units,
-            average_max_q=round(average_max_q(model, self.states), 5),
+            average_max_q=round(value, 5),
             eps_dominated={
                 name: round(share["eps_dominated"], 4) for name, share in shares.items() if name.endswith("weight")
             },
