@@ -1,8 +1,10 @@
 """
 The documentation holds together: every relative link in README.md, CHANGELOG.md and docs/*.md points at a file (and
-heading) that exists, every ``python -m`` command the docs name runs ``--help``, and the docs' Table 1 is the code's.
+heading) that exists, every ``python -m`` command the docs name runs ``--help``, the docs' Table 1 is the code's, and
+the trained agents' scores on the results page and in agents/README.md are the ones in their evaluation files.
 """
 
+import json
 import os
 import pathlib
 import re
@@ -238,3 +240,106 @@ def test_named_command_runs_help(module: str) -> None:
     assert "usage:" in result.stdout.lower()
     if module in ALGO_CHOICE_COMMANDS:
         assert "paper_dqn" in result.stdout, f"python -m {module} --help does not offer --algo paper_dqn"
+
+
+RESULTS_GAMES = {"Breakout": "BreakoutNoFrameskip-v4", "Space Invaders": "SpaceInvadersNoFrameskip-v4"}
+EVALS = ROOT / "docs" / "results" / "1m-runs" / "evals"
+
+
+def markdown_rows(section: str, first_header_cell: str) -> list[list[str]]:
+    """
+    :param section: Markdown text
+    :param first_header_cell: The first header cell of the wanted table
+    :return: The body rows of the first table in ``section`` whose header starts with that cell, as stripped cells
+        with the ``**`` of bold text removed
+    """
+    lines = section.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith(f"| {first_header_cell} |"))
+    rows = []
+    for line in lines[start + 2 :]:
+        if not line.startswith("| "):
+            break
+        rows.append([cell.strip().replace("**", "") for cell in line.strip().strip("|").split("|")])
+    return rows
+
+
+def shown_as(cell: str, value: float) -> bool:
+    """
+    :param cell: A number as a table shows it (``17.47``, ``248.5``, ``1,000,000``, ``0 of 256``)
+    :param value: The number it should show
+    :return: Whether ``cell`` is ``value`` rounded to the digits ``cell`` shows
+    """
+    number = cell.split(" of ")[0].replace(",", "")
+    decimals = len(number.partition(".")[2])
+    return abs(float(number) - value) <= 0.5 * 10**-decimals + 1e-9
+
+
+def evaluation_files(env_id: str) -> dict[int, dict]:
+    """
+    :param env_id: A Gymnasium id
+    :return: The ``evaluate`` files of that game in ``docs/results/1m-runs/evals``, by the model's agent steps
+    """
+    files = {}
+    for path in EVALS.glob("*.json"):
+        data = json.loads(path.read_text(encoding="utf-8"))
+        if data.get("kind") == "sb3_dqn_paper.evaluate" and data["env_id"] == env_id:
+            files[data["model_num_timesteps"]] = data
+    return files
+
+
+def held_out_measures(env_id: str) -> dict[int, dict]:
+    """
+    :param env_id: A Gymnasium id
+    :return: The ``held_out_q`` measures of that game's models in ``docs/results/1m-runs/evals``, by agent steps
+    """
+    measures = {}
+    for path in EVALS.glob("*.json"):
+        data = json.loads(path.read_text(encoding="utf-8"))
+        if "models" in data and data["env_id"] == env_id:
+            measures.update({entry["num_timesteps"]: entry for entry in data["models"]})
+    return measures
+
+
+@pytest.mark.parametrize("title", sorted(RESULTS_GAMES))
+def test_results_tables_are_the_evaluation_files(title: str) -> None:
+    """Every score and held-out measure of the 1M runs' tables in docs/results.md is the one in its file."""
+    env_id = RESULTS_GAMES[title]
+    text = (ROOT / "docs" / "results.md").read_text(encoding="utf-8")
+    section = text.split(f"\n### {title}\n", 1)[1].split("\n### ", 1)[0]
+    evaluations, measures = evaluation_files(env_id), held_out_measures(env_id)
+    rows = markdown_rows(section, "model (agent steps)")
+    assert rows
+    for cells in rows:
+        steps = int(cells[0].split()[0].replace(",", ""))
+        _, epsilon, games, average, best, worst, clipped, max_q, inactive = cells
+        # the paper's schedule: epsilon 1.0 -> 0.1 over the first 1M agent steps
+        assert shown_as(epsilon, max(0.1, 1.0 - 0.9 * steps / 1_000_000)), (title, steps, epsilon)
+        if games:
+            result = evaluations.pop(steps)
+            assert int(games) == result["n_episodes"], (title, steps)
+            for cell, key in ((average, "mean"), (best, "max"), (worst, "min")):
+                assert shown_as(cell, result["unclipped"][key]), (title, steps, key, cell)
+            assert shown_as(clipped, result["clipped"]["mean"]), (title, steps, clipped)
+        if max_q:
+            entry = measures[steps]
+            assert shown_as(max_q, entry["average_max_q"]), (title, steps, max_q)
+            assert inactive == f"{entry['inactive_units']} of {entry['units']}", (title, steps, inactive)
+    assert evaluations == {}, f"{title}: evaluation files missing from the table: {sorted(evaluations)}"
+
+
+def test_agents_table_is_the_shipped_agents() -> None:
+    """agents/README.md shows each shipped agent's agent steps and its paper-protocol score."""
+    text = (ROOT / "agents" / "README.md").read_text(encoding="utf-8")
+    rows = markdown_rows(text, "game")
+    assert sorted(cells[0] for cells in rows) == sorted(RESULTS_GAMES)
+    for cells in rows:
+        env_id = RESULTS_GAMES[cells[0]]
+        info = json.loads((ROOT / "agents" / "paper_dqn" / f"{env_id}_1" / env_id / "agent.json").read_text())
+        assert cells[1] == f"{info['num_timesteps']:,}"
+        result = evaluation_files(env_id)[info["num_timesteps"]]
+        unclipped = result["unclipped"]
+        match = re.fullmatch(r"([\d.]+) \((\d+)-(\d+)\), (\d+) games", cells[3])
+        assert match is not None, cells[3]
+        assert shown_as(match.group(1), unclipped["mean"])
+        assert (float(match.group(2)), float(match.group(3))) == (unclipped["min"], unclipped["max"])
+        assert int(match.group(4)) == result["n_episodes"]
