@@ -1,7 +1,8 @@
 """
 The documentation holds together: every relative link in README.md, CHANGELOG.md and docs/*.md points at a file (and
 heading) that exists, every ``python -m`` command the docs name runs ``--help``, the docs' Table 1 is the code's, and
-the trained agents' scores on the results page and in agents/README.md are the ones in their evaluation files.
+the trained agents' scores in the README, on the results page and in agents/README.md are the ones in their evaluation
+files.
 """
 
 import json
@@ -343,3 +344,17 @@ def test_agents_table_is_the_shipped_agents() -> None:
         assert shown_as(match.group(1), unclipped["mean"])
         assert (float(match.group(2)), float(match.group(3))) == (unclipped["min"], unclipped["max"])
         assert int(match.group(4)) == result["n_episodes"]
+
+
+def test_readme_results_are_the_evaluation_files() -> None:
+    """The README's headline table shows each evaluated model's paper-protocol average and range as in its file."""
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    rows = markdown_rows(text, "game")
+    assert rows
+    for cells in rows:
+        steps = int(cells[1].split()[0].replace(",", ""))
+        unclipped = evaluation_files(RESULTS_GAMES[cells[0]])[steps]["unclipped"]
+        match = re.fullmatch(r"([\d.]+) \((\d+)-(\d+)\)", cells[2])
+        assert match is not None, cells[2]
+        assert shown_as(match.group(1), unclipped["mean"]), (cells[0], steps)
+        assert (float(match.group(2)), float(match.group(3))) == (unclipped["min"], unclipped["max"]), (cells[0], steps)
