@@ -65,4 +65,4 @@ def test_console_script_entry_point_is_importable() -> None:
     import importlib
 
     assert getattr(importlib.import_module(module), attribute) is cli.main
-    assert set(cli.COMMANDS) == {"evaluate", "report", "record", "checkpoint", "export", "held_out_q", "zoo"}
+    assert set(cli.COMMANDS) == {"evaluate", "report", "record", "checkpoint", "export", "held_out_q", "overestimation", "zoo"}

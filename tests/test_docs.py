@@ -296,7 +296,7 @@ def held_out_measures(env_id: str) -> dict[int, dict]:
     measures = {}
     for path in EVALS.glob("*.json"):
         data = json.loads(path.read_text(encoding="utf-8"))
-        if "models" in data and data["env_id"] == env_id:
+        if "models" in data and "kind" not in data and data["env_id"] == env_id:
             measures.update({entry["num_timesteps"]: entry for entry in data["models"]})
     return measures
 
