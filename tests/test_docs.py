@@ -358,3 +358,17 @@ def test_readme_results_are_the_evaluation_files() -> None:
         assert match is not None, cells[2]
         assert shown_as(match.group(1), unclipped["mean"]), (cells[0], steps)
         assert (float(match.group(2)), float(match.group(3))) == (unclipped["min"], unclipped["max"]), (cells[0], steps)
+
+
+def test_overestimation_table_is_its_file() -> None:
+    """The Breakout table of Q(s, a) against the returns that followed shows the numbers of its overestimation file."""
+    text = (ROOT / "docs" / "results.md").read_text(encoding="utf-8")
+    section = text.split("\n### Breakout\n", 1)[1].split("\n### ", 1)[0]
+    rows = markdown_rows(section, "model (agent steps) | mean Q(s, a)")
+    data = json.loads((EVALS / "breakout_overestimation.json").read_text(encoding="utf-8"))
+    by_steps = {entry["num_timesteps"]: entry for entry in data["models"]}
+    assert len(rows) == len(by_steps)
+    for steps, mean_q, mean_return, excess in rows:
+        entry = by_steps[int(steps.replace(",", ""))]
+        assert shown_as(mean_q, entry["mean_q"]) and shown_as(mean_return, entry["mean_return"]), steps
+        assert shown_as(excess, entry["mean_excess"]), steps
