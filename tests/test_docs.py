@@ -275,6 +275,20 @@ def shown_as(cell: str, value: float) -> bool:
     return abs(float(number) - value) <= 0.5 * 10**-decimals + 1e-9
 
 
+def clipped_shown_as(cell: str, clipped: dict) -> bool:
+    """
+    :param cell: The clipped score as a table shows it: ``average (min-max)``, e.g. ``19.83 (13-26)``
+    :param clipped: The ``clipped`` entry of an ``evaluate`` file
+    :return: Whether ``cell`` shows that entry's average, min and max
+    """
+    match = re.fullmatch(r"([\d.]+) \((\d+)-(\d+)\)", cell)
+    return (
+        match is not None
+        and shown_as(match.group(1), clipped["mean"])
+        and (float(match.group(2)), float(match.group(3))) == (clipped["min"], clipped["max"])
+    )
+
+
 def evaluation_files(env_id: str) -> dict[int, dict]:
     """
     :param env_id: A Gymnasium id
@@ -320,7 +334,7 @@ def test_results_tables_are_the_evaluation_files(title: str) -> None:
             assert int(games) == result["n_episodes"], (title, steps)
             for cell, key in ((average, "mean"), (best, "max"), (worst, "min")):
                 assert shown_as(cell, result["unclipped"][key]), (title, steps, key, cell)
-            assert shown_as(clipped, result["clipped"]["mean"]), (title, steps, clipped)
+            assert clipped_shown_as(clipped, result["clipped"]), (title, steps, clipped)
         if max_q:
             entry = measures[steps]
             assert shown_as(max_q, entry["average_max_q"]), (title, steps, max_q)
