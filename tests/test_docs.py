@@ -386,3 +386,41 @@ def test_overestimation_table_is_its_file() -> None:
         entry = by_steps[int(steps.replace(",", ""))]
         assert shown_as(mean_q, entry["mean_q"]) and shown_as(mean_return, entry["mean_return"]), steps
         assert shown_as(excess, entry["mean_excess"]), steps
+
+
+TARGET_RUN = ROOT / "docs" / "results" / "si-target-network" / "evals"
+
+
+def test_target_network_table_is_its_files() -> None:
+    """
+    The investigation's table of the Space Invaders run with a target network against the paper's run at the same
+    agent steps shows the numbers of both runs' evaluate and held_out_q files.
+    """
+    text = (ROOT / "docs" / "results.md").read_text(encoding="utf-8")
+    section = text.split("**A run with a target network.**", 1)[1].split("**What it means", 1)[0]
+    header = "run, seed 0 | agent steps"
+    rows = markdown_rows(section, header)
+    env_id = RESULTS_GAMES["Space Invaders"]
+    target_evaluations = {}
+    for path in TARGET_RUN.glob("*.json"):
+        data = json.loads(path.read_text(encoding="utf-8"))
+        if data.get("kind") == "sb3_dqn_paper.evaluate":
+            target_evaluations[data["model_num_timesteps"]] = data
+    target_measures = {
+        entry["num_timesteps"]: entry
+        for entry in json.loads((TARGET_RUN / "si_target_q.json").read_text(encoding="utf-8"))["models"]
+    }
+    sources = {
+        "the paper's defaults (no target network)": (evaluation_files(env_id), held_out_measures(env_id)),
+        "target network every 10,000 agent steps": (target_evaluations, target_measures),
+    }
+    assert sorted(cells[0] for cells in rows) == sorted(sources)
+    for run, steps, games, average, best, worst, clipped, max_q, inactive in rows:
+        evaluations, measures = sources[run]
+        result, entry = evaluations[int(steps.replace(",", ""))], measures[int(steps.replace(",", ""))]
+        assert int(games) == result["n_episodes"], run
+        for cell, key in ((average, "mean"), (best, "max"), (worst, "min")):
+            assert shown_as(cell, result["unclipped"][key]), (run, key, cell)
+        assert clipped_shown_as(clipped, result["clipped"]), (run, clipped)
+        assert shown_as(max_q, entry["average_max_q"]), (run, max_q)
+        assert inactive == f"{entry['inactive_units']} of {entry['units']}", (run, inactive)
