@@ -245,6 +245,7 @@ def test_named_command_runs_help(module: str) -> None:
 
 RESULTS_GAMES = {"Breakout": "BreakoutNoFrameskip-v4", "Space Invaders": "SpaceInvadersNoFrameskip-v4"}
 EVALS = ROOT / "docs" / "results" / "1m-runs" / "evals"
+TARGET_RUN = ROOT / "docs" / "results" / "si-target-network" / "evals"
 
 
 def markdown_rows(section: str, first_header_cell: str) -> list[list[str]]:
@@ -275,40 +276,42 @@ def shown_as(cell: str, value: float) -> bool:
     return abs(float(number) - value) <= 0.5 * 10**-decimals + 1e-9
 
 
-def clipped_shown_as(cell: str, clipped: dict) -> bool:
+def range_shown_as(cell: str, scores: dict) -> bool:
     """
-    :param cell: The clipped score as a table shows it: ``average (min-max)``, e.g. ``19.83 (13-26)``
-    :param clipped: The ``clipped`` entry of an ``evaluate`` file
+    :param cell: A score as a table shows it: ``average (min-max)``, e.g. ``19.83 (13-26)``
+    :param scores: The ``unclipped`` or ``clipped`` entry of an ``evaluate`` file
     :return: Whether ``cell`` shows that entry's average, min and max
     """
     match = re.fullmatch(r"([\d.]+) \((\d+)-(\d+)\)", cell)
     return (
         match is not None
-        and shown_as(match.group(1), clipped["mean"])
-        and (float(match.group(2)), float(match.group(3))) == (clipped["min"], clipped["max"])
+        and shown_as(match.group(1), scores["mean"])
+        and (float(match.group(2)), float(match.group(3))) == (scores["min"], scores["max"])
     )
 
 
-def evaluation_files(env_id: str) -> dict[int, dict]:
+def evaluation_files(env_id: str, folder: pathlib.Path = EVALS) -> dict[int, dict]:
     """
     :param env_id: A Gymnasium id
-    :return: The ``evaluate`` files of that game in ``docs/results/1m-runs/evals``, by the model's agent steps
+    :param folder: The folder of the evaluation files
+    :return: The ``evaluate`` files of that game in ``folder``, by the model's agent steps
     """
     files = {}
-    for path in EVALS.glob("*.json"):
+    for path in folder.glob("*.json"):
         data = json.loads(path.read_text(encoding="utf-8"))
         if data.get("kind") == "sb3_dqn_paper.evaluate" and data["env_id"] == env_id:
             files[data["model_num_timesteps"]] = data
     return files
 
 
-def held_out_measures(env_id: str) -> dict[int, dict]:
+def held_out_measures(env_id: str, folder: pathlib.Path = EVALS) -> dict[int, dict]:
     """
     :param env_id: A Gymnasium id
-    :return: The ``held_out_q`` measures of that game's models in ``docs/results/1m-runs/evals``, by agent steps
+    :param folder: The folder of the evaluation files
+    :return: The ``held_out_q`` measures of that game's models in ``folder``, by agent steps
     """
     measures = {}
-    for path in EVALS.glob("*.json"):
+    for path in folder.glob("*.json"):
         data = json.loads(path.read_text(encoding="utf-8"))
         if "models" in data and "kind" not in data and data["env_id"] == env_id:
             measures.update({entry["num_timesteps"]: entry for entry in data["models"]})
@@ -334,7 +337,7 @@ def test_results_tables_are_the_evaluation_files(title: str) -> None:
             assert int(games) == result["n_episodes"], (title, steps)
             for cell, key in ((average, "mean"), (best, "max"), (worst, "min")):
                 assert shown_as(cell, result["unclipped"][key]), (title, steps, key, cell)
-            assert clipped_shown_as(clipped, result["clipped"]), (title, steps, clipped)
+            assert range_shown_as(clipped, result["clipped"]), (title, steps, clipped)
         if max_q:
             entry = measures[steps]
             assert shown_as(max_q, entry["average_max_q"]), (title, steps, max_q)
@@ -352,12 +355,9 @@ def test_agents_table_is_the_shipped_agents() -> None:
         info = json.loads((ROOT / "agents" / "paper_dqn" / f"{env_id}_1" / env_id / "agent.json").read_text())
         assert cells[1] == f"{info['num_timesteps']:,}"
         result = evaluation_files(env_id)[info["num_timesteps"]]
-        unclipped = result["unclipped"]
-        match = re.fullmatch(r"([\d.]+) \((\d+)-(\d+)\), (\d+) games", cells[3])
-        assert match is not None, cells[3]
-        assert shown_as(match.group(1), unclipped["mean"])
-        assert (float(match.group(2)), float(match.group(3))) == (unclipped["min"], unclipped["max"])
-        assert int(match.group(4)) == result["n_episodes"]
+        score, _, games = cells[3].rpartition(", ")
+        assert range_shown_as(score, result["unclipped"]), cells[3]
+        assert games == f"{result['n_episodes']} games", cells[3]
 
 
 def test_readme_results_are_the_evaluation_files() -> None:
@@ -368,10 +368,7 @@ def test_readme_results_are_the_evaluation_files() -> None:
     for cells in rows:
         steps = int(cells[1].split()[0].replace(",", ""))
         unclipped = evaluation_files(RESULTS_GAMES[cells[0]])[steps]["unclipped"]
-        match = re.fullmatch(r"([\d.]+) \((\d+)-(\d+)\)", cells[2])
-        assert match is not None, cells[2]
-        assert shown_as(match.group(1), unclipped["mean"]), (cells[0], steps)
-        assert (float(match.group(2)), float(match.group(3))) == (unclipped["min"], unclipped["max"]), (cells[0], steps)
+        assert range_shown_as(cells[2], unclipped), (cells[0], steps, cells[2])
 
 
 def test_overestimation_table_is_its_file() -> None:
@@ -388,9 +385,6 @@ def test_overestimation_table_is_its_file() -> None:
         assert shown_as(excess, entry["mean_excess"]), steps
 
 
-TARGET_RUN = ROOT / "docs" / "results" / "si-target-network" / "evals"
-
-
 def test_target_network_table_is_its_files() -> None:
     """
     The investigation's table of the Space Invaders run with a target network against the paper's run at the same
@@ -401,18 +395,12 @@ def test_target_network_table_is_its_files() -> None:
     header = "run, seed 0 | agent steps"
     rows = markdown_rows(section, header)
     env_id = RESULTS_GAMES["Space Invaders"]
-    target_evaluations = {}
-    for path in TARGET_RUN.glob("*.json"):
-        data = json.loads(path.read_text(encoding="utf-8"))
-        if data.get("kind") == "sb3_dqn_paper.evaluate":
-            target_evaluations[data["model_num_timesteps"]] = data
-    target_measures = {
-        entry["num_timesteps"]: entry
-        for entry in json.loads((TARGET_RUN / "si_target_q.json").read_text(encoding="utf-8"))["models"]
-    }
     sources = {
         "the paper's defaults (no target network)": (evaluation_files(env_id), held_out_measures(env_id)),
-        "target network every 10,000 agent steps": (target_evaluations, target_measures),
+        "target network every 10,000 agent steps": (
+            evaluation_files(env_id, TARGET_RUN),
+            held_out_measures(env_id, TARGET_RUN),
+        ),
     }
     assert sorted(cells[0] for cells in rows) == sorted(sources)
     for run, steps, games, average, best, worst, clipped, max_q, inactive in rows:
@@ -421,6 +409,6 @@ def test_target_network_table_is_its_files() -> None:
         assert int(games) == result["n_episodes"], run
         for cell, key in ((average, "mean"), (best, "max"), (worst, "min")):
             assert shown_as(cell, result["unclipped"][key]), (run, key, cell)
-        assert clipped_shown_as(clipped, result["clipped"]), (run, clipped)
+        assert range_shown_as(clipped, result["clipped"]), (run, clipped)
         assert shown_as(max_q, entry["average_max_q"]), (run, max_q)
         assert inactive == f"{entry['inactive_units']} of {entry['units']}", (run, inactive)
