@@ -205,3 +205,92 @@ def references_for(game: PaperGame) -> list[tuple[ReferenceSystem, float]]:
     :return: ``(system, score)`` pairs, lowest budget first
     """
     return [(system, system.scores[game.key]) for system in REFERENCE_SCORES if game.key in system.scores]
+
+
+@dataclass(frozen=True)
+class BudgetReference:
+    """
+    Scores another system reached after a stated number of agent steps, for the same-budget columns of a report.
+
+    :param name: The system and its setting
+    :param measure: What the number is (``"training return"``: the games played while training, with that system's
+        exploration; ``"evaluation"``: a separate evaluation)
+    :param scores: Agent steps -> game key -> ``(low, high)``; ``low == high`` for a single number
+    :param source: Where the numbers come from
+    """
+
+    name: str
+    measure: str
+    scores: dict[int, dict[str, tuple[float, float]]]
+    source: str
+
+
+def _points(values: dict[str, float]) -> dict[str, tuple[float, float]]:
+    return {game: (value, value) for game, value in values.items()}
+
+
+#: Same-budget references beside Dopamine's per-iteration returns (:data:`DOPAMINE_PER_ITERATION`); the same numbers
+#: and their sources are in ``docs/campaign.md``, "Same-budget references".
+BUDGET_REFERENCES: tuple[BudgetReference, ...] = (
+    BudgetReference(
+        "SB3 rl-zoo DQN",
+        "training return",
+        {
+            1_000_000: _points(
+                dict(BeamRider=1431, Breakout=39, Enduro=81, Pong=-6.3, Qbert=639, Seaquest=428, SpaceInvaders=344)
+            ),
+            2_500_000: _points(
+                dict(BeamRider=2615, Breakout=204, Enduro=608, Pong=19.3, Qbert=1958, Seaquest=1574, SpaceInvaders=518)
+            ),
+            5_000_000: _points(
+                dict(BeamRider=4385, Breakout=294, Enduro=591, Pong=20.1, Qbert=4052, Seaquest=1606, SpaceInvaders=561)
+            ),
+            10_000_000: _points(
+                dict(BeamRider=3958, Breakout=307, Enduro=830, Pong=20.4, Qbert=8644, Seaquest=2274, SpaceInvaders=631)
+            ),
+        },
+        "mean of the last 100 training games before the budget, 0.monitor.csv of DLR-RM/rl-trained-agents "
+        "dqn/<Game>NoFrameskip-v4_1 (Nature-style DQN: target network, update every 4 steps, Adam, replay 10k)",
+    ),
+    BudgetReference(
+        "CleanRL dqn_atari.py",
+        "training return",
+        {
+            1_000_000: {"Pong": (-15.0, -15.0), "Breakout": (25.0, 30.0)},
+            2_500_000: {"Breakout": (165.0, 165.0), "Pong": (11.0, 11.0), "BeamRider": (5000.0, 5000.0)},
+        },
+        "read off CleanRL's published learning curves (+-10 %; Nature DQN with Adam, 3 seeds)",
+    ),
+    BudgetReference(
+        "deep_q_rl run_nips.py (2013 settings)",
+        "evaluation",
+        {2_500_000: {"Breakout": (74.0, 74.0)}},
+        "DanielTakeshi/deep_q_rl, results/breakout_standard_dqn_40000_stepsperepoch.csv, test epsilon 0.05, about 2.5M "
+        "agent steps (no target network, one update per step, as the 2013 paper)",
+    ),
+    BudgetReference(
+        "Dopamine JAX DQN (Adam, MSE)",
+        "training return",
+        {
+            2_500_000: _points(
+                dict(BeamRider=5218, Breakout=47, Enduro=926, Pong=6, Qbert=1495, Seaquest=876, SpaceInvaders=705)
+            ),
+            10_000_000: _points(
+                dict(BeamRider=4908, Breakout=104, Enduro=1415, Pong=18, Qbert=8657, Seaquest=3970, SpaceInvaders=1357)
+            ),
+        },
+        "Dopamine baselines, sticky actions (p=0.25), mean of 5 seeds",
+    ),
+)
+
+#: Random and human scores for human-normalised scores, ``(random, human)``: DeepMind's dqn_zoo ``atari_data.py``,
+#: the reference most used today (the paper's own Random and Human rows, in :data:`TABLE1`, differ slightly).
+HUMAN_NORMALISATION: dict[str, tuple[float, float]] = {
+    "BeamRider": (363.9, 16926.5),
+    "Breakout": (1.7, 30.5),
+    "Enduro": (0.0, 860.5),
+    "Pong": (-20.7, 14.6),
+    "Qbert": (163.9, 13455.0),
+    "Seaquest": (68.4, 42054.7),
+    "SpaceInvaders": (148.0, 1668.7),
+}

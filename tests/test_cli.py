@@ -28,6 +28,7 @@ def run_cli(*args: str) -> subprocess.CompletedProcess:
         (["report"], "python -m sb3_dqn_paper.report"),
         (["record"], "python -m sb3_dqn_paper.record"),
         (["checkpoint"], "python -m sb3_dqn_paper.checkpoint"),
+        (["campaign"], "python -m sb3_dqn_paper.campaign"),
         (["bench", "speed"], "python -m sb3_dqn_paper.benchmarks.speed"),
         (["bench", "memory"], "python -m sb3_dqn_paper.benchmarks.memory"),
     ],
@@ -65,4 +66,14 @@ def test_console_script_entry_point_is_importable() -> None:
     import importlib
 
     assert getattr(importlib.import_module(module), attribute) is cli.main
-    assert set(cli.COMMANDS) == {"evaluate", "report", "record", "checkpoint", "export", "held_out_q", "overestimation", "zoo"}
+    assert set(cli.COMMANDS) == {
+        "evaluate",
+        "report",
+        "record",
+        "checkpoint",
+        "export",
+        "held_out_q",
+        "overestimation",
+        "campaign",
+        "zoo",
+    }

@@ -1,0 +1,162 @@
+"""
+``campaign status``: one row per run (agent steps, speed, ETA, epsilon, last evaluation, state), read from the
+campaign's files alone, so it works while ``campaign run`` is running, after it stopped, and on another machine.
+"""
+
+import json
+import os
+import time
+from dataclasses import dataclass
+
+from rich.table import Table
+
+from sb3_dqn_paper.campaign.config import CampaignConfig
+from sb3_dqn_paper.campaign.runs import Run, RunLock, campaign_runs, log_progress
+
+
+@dataclass
+class RunStatus:
+    """
+    What the files of one run say now.
+
+    :param run: The run
+    :param target: Its total agent steps
+    :param steps: Agent steps done (the running segment's last log line, else the newest checkpoint)
+    :param steps_per_second: The running segment's agent steps per second (SB3's ``fps``), if running
+    :param epsilon: Exploration rate at ``steps``
+    :param last_evaluation: ``(agent steps, average score, games)`` of the newest evaluation
+    :param state: ``running``, ``stopped``, ``done``, ``failed`` or ``not started``
+    """
+
+    run: Run
+    target: int
+    steps: int
+    steps_per_second: float | None
+    epsilon: float | None
+    last_evaluation: tuple[int, float | None, int] | None
+    state: str
+
+    @property
+    def eta_seconds(self) -> float | None:
+        """Seconds to the run's total at the current speed, if running."""
+        if not self.steps_per_second:
+            return None
+        return max(0, self.target - self.steps) / self.steps_per_second
+
+
+def _epsilon(steps: int, hyperparams: dict) -> float:
+    """The paper's schedule (or the run's own settings): linear from the initial to the final value."""
+    initial = float(hyperparams.get("exploration_initial_eps", 1.0))
+    final = float(hyperparams.get("exploration_final_eps", 0.1))
+    length = float(hyperparams.get("exploration_steps", 1_000_000))
+    return final if steps >= length else initial + (final - initial) * steps / length
+
+
+def _run_hyperparams(run: Run) -> dict:
+    from sb3_dqn_paper.zoo.hyperparams import load_run_file
+
+    for folder in reversed(run.segment_folders()):
+        path = folder / run.env_id.replace("/", "-") / "config.yml"
+        if path.is_file():
+            try:
+                return dict(load_run_file(path))
+            except Exception:  # a damaged config.yml only costs the epsilon column
+                return {}
+    return {}
+
+
+def run_status(run: Run, target: int, running_here: bool = False) -> RunStatus:
+    """
+    :param run: The run
+    :param target: Its total agent steps
+    :param running_here: Whether this process runs it (its lock cannot tell then)
+    :return: The run's status
+    """
+    checkpoints = run.checkpoints()
+    steps = checkpoints[-1][0] if checkpoints else 0
+    running = running_here or RunLock(run).held_elsewhere()
+    speed = epsilon = None
+    logs = run.segment_logs()
+    if running and logs:
+        progress = log_progress(logs[-1])
+        steps = max(steps, int(progress.get("total_timesteps", 0)))
+        speed = progress.get("fps")
+        epsilon = progress.get("exploration_rate")
+    if epsilon is None:
+        epsilon = _epsilon(steps, _run_hyperparams(run))
+    evaluations = run.evaluations()
+    last = None
+    if evaluations:
+        done, path = evaluations[-1]
+        try:
+            data = json.loads(path.read_text())
+            mean = None if data.get("unclipped") is None else float(data["unclipped"]["mean"])
+            last = (done, mean, int(data.get("n_episodes", 0)))
+        except (OSError, ValueError, KeyError, TypeError):
+            last = (done, None, 0)
+    if running:
+        state = "running"
+    elif steps >= target:
+        state = "done"
+    elif run.failure() is not None:
+        state = "failed"
+    elif steps == 0 and not logs:
+        state = "not started"
+    else:
+        state = "stopped"
+    return RunStatus(run, target, steps, speed, epsilon, last, state)
+
+
+def campaign_status(out: str | os.PathLike, config: CampaignConfig, running_here: set[str] = frozenset()) -> list[RunStatus]:
+    """
+    :param out: The campaign folder
+    :param config: Its configuration
+    :param running_here: Names of the runs this process runs
+    :return: The status of every run
+    """
+    return [run_status(run, config.targets[run.name], run.name in running_here) for run in campaign_runs(out, config)]
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    minutes = int(seconds // 60)
+    return f"{minutes // 60} h {minutes % 60:02d} min" if minutes >= 60 else f"{minutes} min"
+
+
+def status_table(statuses: list[RunStatus], title: str | None = None) -> Table:
+    """
+    :param statuses: The runs' statuses
+    :param title: The table's title
+    :return: A rich table, one row per run
+    """
+    table = Table(title=title or f"campaign at {time.strftime('%Y-%m-%d %H:%M:%S')}")
+    for column, justify in (
+        ("run", "left"),
+        ("agent steps", "right"),
+        ("target", "right"),
+        ("steps/s", "right"),
+        ("ETA", "right"),
+        ("epsilon", "right"),
+        ("last evaluation", "right"),
+        ("state", "left"),
+    ):
+        table.add_column(column, justify=justify)  # type: ignore[arg-type]
+    for status in statuses:
+        if status.last_evaluation is None:
+            evaluation = "-"
+        else:
+            done, mean, games = status.last_evaluation
+            score = "no game" if mean is None else f"{mean:.2f} ({games} games)"
+            evaluation = f"{score} at {done:,}"
+        table.add_row(
+            status.run.name,
+            f"{status.steps:,}",
+            f"{status.target:,}",
+            "-" if status.steps_per_second is None else f"{status.steps_per_second:.1f}",
+            _duration(status.eta_seconds),
+            "-" if status.epsilon is None else f"{status.epsilon:.3f}",
+            evaluation,
+            status.state,
+        )
+    return table

@@ -1,0 +1,112 @@
+"""
+``campaign report``: Table 1's layout from a campaign's evaluation files, the same-budget references, and the
+human-normalised aggregates checked against rliable's own functions.
+"""
+
+import json
+import pathlib
+
+import numpy as np
+import pytest
+
+from sb3_dqn_paper.campaign.config import make_config, run_name, write_config
+from sb3_dqn_paper.campaign.table import (
+    REPORT_DATA_FILE,
+    REPORT_FILE,
+    aggregate_iqm,
+    aggregate_median,
+    bootstrap_over_games_episodes,
+    bootstrap_over_runs,
+    human_normalised,
+    reference_cells,
+    write_campaign_report,
+)
+from sb3_dqn_paper.evaluate import Episode, EvaluationResult
+from sb3_dqn_paper.table1 import TABLE1
+
+#: Evaluation games per (game, agent steps) of the campaign below.
+GAMES = {
+    ("PongNoFrameskip-v4", 250_000): [-21, -20, -19],
+    ("PongNoFrameskip-v4", 1_000_000): [-10, -6, -2, 2],
+    ("BreakoutNoFrameskip-v4", 250_000): [1, 2, 3],
+}
+
+
+def write_evaluation(out: pathlib.Path, env_id: str, steps: int, scores: list[float]) -> None:
+    result = EvaluationResult(env_id, None, steps, 10_000, 0.05, 0, 30, 4)
+    result.episodes = [Episode(score, float(np.sign(score)), 100) for score in scores]
+    path = out / "evals" / run_name(env_id, 0) / f"{steps}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(result.to_dict()))
+
+
+@pytest.fixture
+def campaign(tmp_path: pathlib.Path) -> pathlib.Path:
+    out = tmp_path / "campaign"
+    write_config(out, make_config(["PongNoFrameskip-v4", "BreakoutNoFrameskip-v4"], [0], 1_000_000, [250_000]))
+    for (env_id, steps), scores in GAMES.items():
+        write_evaluation(out, env_id, steps, scores)
+    return out
+
+
+def test_table1_layout_budgets_and_references(campaign: pathlib.Path, tmp_path: pathlib.Path) -> None:
+    from sb3_dqn_paper.campaign.config import read_config
+
+    written = write_campaign_report(campaign, read_config(campaign), tmp_path / "report")
+    assert str(tmp_path / "report" / REPORT_FILE) in written
+    text = (tmp_path / "report" / REPORT_FILE).read_text()
+    lines = text.splitlines()
+    # the paper's column order (Breakout before Pong) and rows, this project's row at each budget
+    assert lines[lines.index("| --- | ---: | ---: |") - 1] == "|  | Breakout | Pong |"
+    assert "| Random | 1.2 | -20.4 |" in lines
+    assert "| DQN (the paper, 10M frames) | 168 | 20 |" in lines
+    assert "| **sb3-dqn-paper, 250,000 agent steps** | 2 | -20 |" in lines
+    assert "| **sb3-dqn-paper, 1,000,000 agent steps** | - | -4 |" in lines
+    assert "| sb3-dqn-paper, latest evaluation (agent steps) | 2 (250k) | -4 (1,000k) |" in lines
+    assert "| **sb3-dqn-paper Best, 1,000,000 agent steps** | - | 2 |" in lines
+    assert "| DQN Best (the paper) | 225 | 21 |" in lines
+    assert lines.index("| Human | 31 | -3 |") < lines.index("| HNeat Best | 52 | 19 |")
+    assert "| Pong | 1,000,000 | -4 (-10 to 2) | -0.5 (-1 to 1) | 4 |" in lines
+    # same-budget references at 1M: Dopamine's iteration 3 (750k-1M), SB3 rl-zoo DQN, CleanRL's range
+    assert reference_cells(TABLE1["Breakout"], 1_000_000) == {
+        "Dopamine DQN (RMSProp), training return of the last 250k steps": "6.7",
+        "SB3 rl-zoo DQN, training return": "39",
+        "CleanRL dqn_atari.py, training return": "25-30",
+    }
+    assert reference_cells(TABLE1["Breakout"], 2_500_000)["deep_q_rl run_nips.py (2013 settings), evaluation"] == "74"
+    data = json.loads((tmp_path / "report" / REPORT_DATA_FILE).read_text())
+    assert data["scores"]["Pong"]["1000000"]["mean"] == -4.0
+    at_250k = data["normalised"]["250000"]
+    assert at_250k["per_game"]["Breakout"] == pytest.approx((2 - 1.7) / (30.5 - 1.7))
+    assert at_250k["per_game_paper"]["Pong"] == pytest.approx((-20 + 20.4) / (-3 + 20.4))
+    assert at_250k["median"] == pytest.approx(np.median([(2 - 1.7) / 28.8, (-20 + 20.7) / 35.3]))
+    assert "evaluation games alone" in at_250k["interval"]
+    # the learning curves of both games, from the evaluation files
+    assert (tmp_path / "report" / "curves" / "PongNoFrameskip-v4.png").is_file()
+
+
+def test_aggregates_are_rliables() -> None:
+    from rliable import metrics
+
+    rng = np.random.default_rng(3)
+    for shape in ((1, 7), (3, 7), (5, 4)):
+        scores = rng.normal(0.5, 1.0, size=shape)
+        assert aggregate_iqm(scores) == pytest.approx(metrics.aggregate_iqm(scores))
+        assert aggregate_median(scores) == pytest.approx(metrics.aggregate_median(scores))
+    scores = rng.normal(0.5, 0.2, size=(5, 7))
+    intervals = bootstrap_over_runs(scores, reps=500)
+    for name, point in (("median", aggregate_median(scores)), ("iqm", aggregate_iqm(scores))):
+        low, high = intervals[name]
+        assert low < point < high
+
+
+def test_one_seed_interval_resamples_the_evaluation_games() -> None:
+    keys = ["Pong", "Breakout", "SpaceInvaders"]
+    constant = [np.full(5, -20.0), np.full(4, 10.0), np.full(6, 500.0)]
+    point = aggregate_median(np.array([[human_normalised(s.mean(), k) for s, k in zip(constant, keys, strict=True)]]))
+    intervals = bootstrap_over_games_episodes(constant, keys, reps=200)
+    assert intervals["median"] == pytest.approx((point, point))  # games that never vary: no interval
+    varying = [np.array([-21.0, -15, -10]), np.array([2.0, 10, 30]), np.array([200.0, 500, 900])]
+    row = np.array([[human_normalised(s.mean(), k) for s, k in zip(varying, keys, strict=True)]])
+    low, high = bootstrap_over_games_episodes(varying, keys, reps=500)["iqm"]
+    assert low < aggregate_iqm(row) < high and high - low > 0.01
