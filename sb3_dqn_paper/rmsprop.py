@@ -73,6 +73,17 @@ class CenteredRMSprop(th.optim.Optimizer):
         if not eps > 0.0:
             raise InvalidArgumentError(f"CenteredRMSprop: eps must be positive, got {eps}")
         super().__init__(params, dict(lr=lr, decay=decay, eps=eps))
+        # The denominator of each parameter, kept between steps so that a step allocates nothing: it is scratch space,
+        # recomputed in full at every step, so it is neither in ``state`` nor in ``state_dict()`` (checkpoints of
+        # earlier releases load, and a checkpoint does not grow)
+        self._denominators: dict[int, th.Tensor] = {}
+
+    def _denominator(self, param: th.Tensor) -> th.Tensor:
+        scratch = self._denominators.get(id(param))
+        if scratch is None or scratch.shape != param.shape or scratch.dtype != param.dtype or scratch.device != param.device:
+            scratch = th.empty_like(param, memory_format=th.preserve_format)
+            self._denominators[id(param)] = scratch
+        return scratch
 
     @th.no_grad()
     def step(self, closure: Callable[[], float] | None = None) -> float | None:  # type: ignore[override]
@@ -104,8 +115,10 @@ class CenteredRMSprop(th.optim.Optimizer):
             th._foreach_lerp_(avgs, grads, 1.0 - decay)
             th._foreach_mul_(sq_avgs, decay)
             th._foreach_addcmul_(sq_avgs, grads, grads, value=1.0 - decay)
-            # denom = sqrt(g2 - g^2 + eps)
-            denom = th._foreach_addcmul(sq_avgs, avgs, avgs, value=-1.0)
+            # denom = sqrt(g2 - g^2 + eps), written into the kept scratch tensors: no allocation per step
+            denom = [self._denominator(p) for p in params]
+            for out, sq_avg, avg in zip(denom, sq_avgs, avgs, strict=True):
+                th.addcmul(sq_avg, avg, avg, value=-1.0, out=out)  # one pass, as the allocating _foreach_addcmul
             th._foreach_add_(denom, eps)
             th._foreach_sqrt_(denom)
             th._foreach_addcdiv_(params, grads, denom, value=-lr)

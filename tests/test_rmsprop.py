@@ -2,6 +2,7 @@
 
 import math
 
+import numpy as np
 import pytest
 import torch as th
 
@@ -83,3 +84,69 @@ def test_eps_share_reads_the_running_variance() -> None:
     assert report["median_variance"] == pytest.approx(float(variance.median()), rel=1e-6)
     # a parameter that never got a step is left out
     assert eps_share(optimizer, [("weight", weight), ("other", th.nn.Parameter(th.zeros(2)))]).keys() == {"weight"}
+
+
+@th.no_grad()
+def _allocating_step(optimizer: CenteredRMSprop) -> None:
+    """The step as it was written before the denominators were kept: ``_foreach_addcmul`` allocates them."""
+    for group in optimizer.param_groups:
+        params = [p for p in group["params"] if p.grad is not None]
+        grads = [p.grad for p in params]
+        for p in params:
+            if not optimizer.state[p]:
+                optimizer.state[p].update(grad_avg=th.zeros_like(p), square_avg=th.zeros_like(p))
+        avgs = [optimizer.state[p]["grad_avg"] for p in params]
+        sq_avgs = [optimizer.state[p]["square_avg"] for p in params]
+        decay, lr, eps = group["decay"], group["lr"], group["eps"]
+        th._foreach_lerp_(avgs, grads, 1.0 - decay)
+        th._foreach_mul_(sq_avgs, decay)
+        th._foreach_addcmul_(sq_avgs, grads, grads, value=1.0 - decay)
+        denom = th._foreach_addcmul(sq_avgs, avgs, avgs, value=-1.0)
+        th._foreach_add_(denom, eps)
+        th._foreach_sqrt_(denom)
+        th._foreach_addcdiv_(params, grads, denom, value=-lr)
+
+
+def _paper_network() -> th.nn.Module:
+    from gymnasium import spaces
+
+    from sb3_dqn_paper.policies import PaperCNN
+
+    space = spaces.Box(0, 255, (4, 84, 84), dtype=np.uint8)
+    return th.nn.Sequential(PaperCNN(space, features_dim=256), th.nn.Linear(256, 6))
+
+
+def test_kept_denominators_give_the_step_of_the_allocating_one() -> None:
+    th.manual_seed(0)
+    networks = [_paper_network(), _paper_network()]
+    networks[1].load_state_dict(networks[0].state_dict())
+    optimizers = [CenteredRMSprop(network.parameters(), lr=1e-3, eps=4e-5) for network in networks]
+    for _ in range(5):
+        inputs = th.rand(32, 4, 84, 84)
+        for network, optimizer in zip(networks, optimizers, strict=True):
+            optimizer.zero_grad()
+            network(inputs).pow(2).mean().backward()
+        optimizers[0].step()
+        _allocating_step(optimizers[1])
+        for a, b in zip(networks[0].parameters(), networks[1].parameters(), strict=True):
+            assert th.equal(a, b)
+    # the scratch tensors are not part of the saved state: a checkpoint holds what it held before
+    assert set(optimizers[0].state_dict()["state"][0]) == {"grad_avg", "square_avg"}
+
+
+def test_a_warm_step_allocates_nothing() -> None:
+    from torch.profiler import ProfilerActivity, profile
+
+    network = _paper_network()
+    optimizer = CenteredRMSprop(network.parameters(), lr=1e-3, eps=4e-5)
+    network(th.rand(32, 4, 84, 84)).pow(2).mean().backward()
+    optimizer.step()  # the first step creates the state and the scratch tensors
+    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+        optimizer.step()
+    allocated = sum(max(event.cpu_memory_usage, 0) for event in prof.events() if event.name.startswith("aten::"))
+    assert allocated < 4096, f"a warm step allocated {allocated:,} bytes"
+    # the allocating version of the same step would have been caught: it allocates the 2.7 MB of denominators
+    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+        _allocating_step(optimizer)
+    allocated = sum(max(event.cpu_memory_usage, 0) for event in prof.events() if event.name.startswith("aten::"))
+    assert allocated >= 4 * sum(p.numel() for p in network.parameters())
