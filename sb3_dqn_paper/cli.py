@@ -12,7 +12,7 @@
     sb3-dqn-paper held_out_q ...          python -m sb3_dqn_paper.held_out_q ...
     sb3-dqn-paper overestimation ...      python -m sb3_dqn_paper.overestimation ...
     sb3-dqn-paper bench speed ...         python -m sb3_dqn_paper.benchmarks.speed ...   (also: memory, timed_train,
-                                                                                           update_variants)
+                                                                                           update_variants, peak)
     sb3-dqn-paper zoo train ...           python -m sb3_dqn_paper.zoo train ...
 
 Installed as a console script (``[project.scripts]`` in ``pyproject.toml``); ``python -m sb3_dqn_paper.cli`` is the
@@ -41,6 +41,7 @@ BENCHMARKS = {
     "memory": "sb3_dqn_paper.benchmarks.memory",
     "timed_train": "sb3_dqn_paper.benchmarks.timed_train",
     "update_variants": "sb3_dqn_paper.benchmarks.update_variants",
+    "peak": "sb3_dqn_paper.benchmarks.peak",
 }
 
 USAGE = f"""usage: sb3-dqn-paper COMMAND [ARGS...]

@@ -41,6 +41,12 @@ def test_tiny_run_reports_both_systems():
     assert all(speed > 0 for speed in result["env_steps_per_s"].values())
     report = format_report(result)
     assert "ratio PaperDQN / SB3 DQN" in report and "torch_threads: 1" in report
+    # efficiency against this machine's measured peak, in the same process
+    peak = result["gemm_peak_gflops"]["fp32"]
+    assert peak > 0 and "GEMM peak (2048x2048 matmul" in report
+    update_ms = result["update_alone_ms"][PAPER_DQN]["wall_ms"]
+    share = 100 * result["update_flops"]["update"] / (update_ms * 1e6) / peak
+    assert f"{share:.0f} % of the fp32 peak" in report
     json.dumps(result)  # the --json output is serialisable
 
 
@@ -128,3 +134,15 @@ def test_update_variants_tiny_run(capsys):
     for variant in ("fp32", "fp32, 2 threads", "bf16", "fp32, space-to-depth conv1", "bf16, space-to-depth conv1"):
         assert f"\n{variant} " in out
     assert "largest Q-value change from the rewrite" in out
+    assert "GEMM peak (2048x2048 matmul, 1 thread, this process): fp32 " in out and "of the fp32 peak" in out
+
+
+def test_peak_and_share_of_peak():
+    from sb3_dqn_paper.benchmarks.peak import gemm_peaks, matmul_gflops, share_of_peak
+    from sb3_dqn_paper.precision import cpu_has_native_bf16
+
+    assert matmul_gflops(th.float32, size=128, repeats=2) > 0
+    peaks = gemm_peaks(size=128, repeats=2)
+    assert (peaks["bf16"] is not None) == cpu_has_native_bf16()
+    assert share_of_peak(31.0, {"fp32": 62.0, "bf16": None}, "fp32") == "50 % of the fp32 peak"
+    assert share_of_peak(31.0, {"fp32": 62.0, "bf16": None}, "bf16") == "no native bf16 peak"

@@ -47,6 +47,7 @@ from typing import Any
 import numpy as np
 import torch as th
 
+from sb3_dqn_paper.benchmarks.peak import gemm_peaks, share_of_peak
 from sb3_dqn_paper.precision import cpu_isa
 
 #: The pieces of an agent step that the instrumented round times, in the order they are printed.
@@ -506,6 +507,8 @@ def run(settings: Settings, log: Callable[[str], None] = print) -> dict[str, Any
     if settings.update_steps > 0:
         log(f"update step alone: {settings.update_steps} train(gradient_steps=1) calls per system")
         result["update_alone_ms"] = update_alone(models, settings.update_steps)
+    log("GEMM peak of this machine (2048x2048 matmul, the threads of the benchmark)")
+    result["gemm_peak_gflops"] = gemm_peaks(device=settings.device)
 
     for model in models.values():
         model.env.close()
@@ -520,6 +523,17 @@ def run(settings: Settings, log: Callable[[str], None] = print) -> dict[str, Any
 def gflops(flops: dict[str, float], milliseconds: float) -> float:
     """GFLOP/s of one update done in ``milliseconds``."""
     return flops["update"] / (milliseconds * 1e6) if milliseconds > 0 else float("nan")
+
+
+def _precision_of(name: str, settings: dict[str, Any]) -> str:
+    """The precision a system's update runs in: SB3's DQN in fp32, PaperDQN in its ``precision`` argument."""
+    return str(settings["paper_kwargs"].get("precision", "fp32")) if name == PAPER_DQN else "fp32"
+
+
+def share_percent(rate: float, result: dict[str, Any], precision: str) -> str:
+    """:return: ``rate`` as a percentage of the peak of its precision (``-`` without a native peak)"""
+    peak = result["gemm_peak_gflops"].get(precision)
+    return f"{100 * rate / peak:.0f} %" if peak else "-"
 
 
 def format_report(result: dict[str, Any]) -> str:
@@ -576,16 +590,33 @@ def format_report(result: dict[str, Any]) -> str:
             lines.append(f"  {piece:18s}" + "".join(f"{result['split_ms_per_step'][name][piece]:12.3f}" for name in names))
         update_ms = {name: result["split_ms_per_step"][name]["update"] for name in names}
         lines.append(f"  {'update GFLOP/s':18s}" + "".join(f"{gflops(flops, update_ms[name]):12.1f}" for name in names))
+        if "gemm_peak_gflops" in result:
+            lines.append(
+                f"  {'% of peak':18s}"
+                + "".join(
+                    f"{share_percent(gflops(flops, update_ms[name]), result, _precision_of(name, settings)):12s}"
+                    for name in names
+                )
+            )
         totals = {name: sum(split.values()) for name, split in result["split_ms_per_step"].items()}
         lines.append(f"  {'total':18s}" + "".join(f"{totals[name]:12.3f}" for name in names))
     if "update_alone_ms" in result:
         lines.append("")
         lines.append("update step alone (train(gradient_steps=1): replay sample + update), ms per call:")
         for name, numbers in result["update_alone_ms"].items():
+            rate = gflops(flops, numbers["wall_ms"])
+            share = share_of_peak(rate, result.get("gemm_peak_gflops", {}), _precision_of(name, settings))
             lines.append(
                 f"  {name:9s} {numbers['wall_ms']:8.2f} wall  {numbers['cpu_ms']:8.2f} process CPU  "
-                f"({gflops(flops, numbers['wall_ms']):.1f} GFLOP/s, sampling included)"
+                f"({rate:.1f} GFLOP/s, sampling included; {share})"
             )
+    if "gemm_peak_gflops" in result:
+        lines.append("")
+        peaks = result["gemm_peak_gflops"]
+        lines.append(
+            "GEMM peak (2048x2048 matmul, best of 10, same process): "
+            + ", ".join(f"{name} {'not native' if value is None else f'{value:.1f} GFLOP/s'}" for name, value in peaks.items())
+        )
     if "env_steps_per_s" in result:
         lines.append("")
         lines.append("env backends alone, random actions, agent steps/s over all envs:")

@@ -29,6 +29,7 @@ from typing import Any
 import torch as th
 from torch import nn
 
+from sb3_dqn_paper.benchmarks.peak import gemm_peaks, share_of_peak
 from sb3_dqn_paper.benchmarks.speed import gflops, update_flops
 from sb3_dqn_paper.precision import cpu_isa
 
@@ -137,6 +138,8 @@ def main(argv: Sequence[str] | None = None) -> None:
             cpu[name] += time.process_time() - start_cpu
         print(f"round {round_ + 1}/{args.rounds} done", file=sys.stderr, flush=True)
     calls = per_round * args.rounds
+    th.set_num_threads(1)
+    peaks = gemm_peaks()
     print("== sb3_dqn_paper.benchmarks.update_variants ==")
     print(f"torch {th.__version__}, cpu_isa {cpu_isa()}, cpu_count {os.cpu_count()}")
     print(f"load average at start {[round(x, 2) for x in load_start]}, at end {[round(x, 2) for x in os.getloadavg()]}")
@@ -144,10 +147,20 @@ def main(argv: Sequence[str] | None = None) -> None:
     for name, difference in differences.items():
         print(f"{name}: largest Q-value change from the rewrite {difference:.2e}")
     reference = wall["fp32"] / calls * 1000
-    print(f"{'variant':28s} {'wall ms':>8s} {'CPU ms':>8s} {'GFLOP/s':>8s} {'vs fp32':>8s}")
+    print(
+        "GEMM peak (2048x2048 matmul, 1 thread, this process): "
+        + ", ".join(f"{name} {'not native' if value is None else f'{value:.1f} GFLOP/s'}" for name, value in peaks.items())
+    )
+    print("share of the peak: GFLOP/s of the update against the peak of its precision, by wall time and by the")
+    print("process's CPU time (the better estimate when other processes load the machine; the peak is a best of 10)")
+    print(f"{'variant':28s} {'wall ms':>8s} {'CPU ms':>8s} {'GFLOP/s':>8s} {'vs fp32':>8s}  {'share (wall)':26s} share (CPU)")
     for name in variants:
-        ms = wall[name] / calls * 1000
-        print(f"{name:28s} {ms:8.2f} {cpu[name] / calls * 1000:8.2f} {gflops(flops, ms):8.1f} {reference / ms:7.2f}x")
+        ms, cpu_ms = wall[name] / calls * 1000, cpu[name] / calls * 1000
+        precision = "bf16" if name.startswith("bf16") else "fp32"
+        rate = gflops(flops, ms)
+        by_wall = share_of_peak(rate, peaks, precision)
+        by_cpu = share_of_peak(gflops(flops, cpu_ms), peaks, precision)
+        print(f"{name:28s} {ms:8.2f} {cpu_ms:8.2f} {rate:8.1f} {reference / ms:7.2f}x  {by_wall:26s} {by_cpu}")
 
 
 if __name__ == "__main__":
