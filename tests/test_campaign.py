@@ -314,3 +314,26 @@ def test_a_killed_campaign_leaves_no_run_behind(tmp_path: pathlib.Path) -> None:
     result = campaign(out, "run", str(out))  # the folder's own configuration: options left out
     assert f"resuming rl_model_{steps[-1]}_steps.zip" in result.stdout
     assert (out / "evals" / "CartPole-v1_seed0" / f"{STEPS}.json").is_file()
+
+
+@pytest.mark.slow
+@pytest.mark.zoo
+def test_two_run_commands_on_one_folder_share_nothing(tmp_path: pathlib.Path) -> None:
+    require_installed_hook()
+    out = tmp_path / "campaign"
+    first = start_python(["-m", "sb3_dqn_paper.campaign", "run", str(out), *RUN, "--jobs", "1"], cwd=tmp_path)
+    deadline = time.time() + 300
+    while not (out / "runs" / "CartPole-v1_seed0" / "segment.pid").is_file():
+        assert first.poll() is None and time.time() < deadline
+        time.sleep(0.1)
+    # while the first owns both runs (one running, one waiting for the job), a second command finds nothing to do
+    status = campaign(out, "status", str(out)).stdout
+    assert any("CartPole" in line and "running" in line for line in status.splitlines()), status
+    assert any("Acrobot" in line and "waiting" in line for line in status.splitlines()), status
+    second = campaign(out, "run", str(out))
+    assert "left alone, owned by another campaign process" in second.stdout and "segment to" not in second.stdout
+    stdout, stderr = first.communicate(timeout=600)
+    assert first.returncode == 0, stdout + stderr
+    for run in ("CartPole-v1_seed0", "Acrobot-v1_seed0"):
+        assert segment_targets(out, run) == [2000, STEPS]  # each segment ran once, in the first process
+        assert not (out / "runs" / run / "segment.pid").exists()

@@ -8,7 +8,8 @@ A run (one game, one seed) lives in ``OUT/runs/<EnvId>_seed<S>/``::
                                buffer) and model_<steps>_steps.zip (the evaluated weights, without it)
     segments/<k>.log           stdout and stderr of the k-th rl_zoo3.train process
     failed.json                the last crash: exit status and log tail (removed when the run starts again)
-    .lock                      held (flock) by the process that runs it
+    segment.pid                the process id of the running segment (removed when it ends)
+    .lock                      held (flock) by the campaign process that owns the run, and by its segment
 
 and its paper-protocol evaluations in ``OUT/evals/<EnvId>_seed<S>/<steps>.json``.
 """
@@ -116,6 +117,20 @@ class Run:
         return self.folder / "segments" / f"{number:03d}.log"
 
     @property
+    def pid_file(self) -> pathlib.Path:
+        """The process id of the running segment."""
+        return self.folder / "segment.pid"
+
+    def segment_running(self) -> bool:
+        """:return: Whether the segment named in ``segment.pid`` is alive (a live process with this run in its command)"""
+        try:
+            pid = int(self.pid_file.read_text())
+            command = pathlib.Path(f"/proc/{pid}/cmdline").read_bytes()
+        except (OSError, ValueError):
+            return False
+        return str(self.folder).encode() in command
+
+    @property
     def failure_file(self) -> pathlib.Path:
         """The record of the run's last crash."""
         return self.folder / "failed.json"
@@ -144,9 +159,10 @@ def campaign_runs(out: str | os.PathLike, config: CampaignConfig) -> list[Run]:
 
 class RunLock:
     """
-    An exclusive ``flock`` on a run's ``.lock`` file: held by the process that runs the run, so that two campaign
-    processes (on one machine, or on several sharing the folder) never run it at once. The lock goes with the
-    process, however it ends.
+    An exclusive ``flock`` on a run's ``.lock`` file: held by the ``campaign run`` process that owns the run for as
+    long as it lives, and shared with each of the run's segments (the segment inherits the descriptor), so that two
+    campaign processes (on one machine, or on several sharing the folder) never run it at once, and a segment still
+    writing its last checkpoint after its campaign was killed keeps the run locked until it exits.
 
     :param run: The run
     """
@@ -166,6 +182,11 @@ class RunLock:
             return False
         self._fd = fd
         return True
+
+    @property
+    def fd(self) -> int | None:
+        """The locked descriptor (to pass to a child process), ``None`` when not held."""
+        return self._fd
 
     def release(self) -> None:
         """Give the lock back."""

@@ -109,7 +109,6 @@ class Segment:
     process: subprocess.Popen
     log: IO[bytes]
     stop_at: int
-    lock: RunLock
     started: float = field(default_factory=time.time)
 
 
@@ -152,6 +151,10 @@ class Scheduler:
         self.jobs = jobs
         self.keep_checkpoints = keep_checkpoints
         self.runs = [run for run in campaign_runs(self.out, config) if selected is None or run.name in selected]
+        #: The locks of the runs this process owns, taken in :meth:`run`
+        self.locks: dict[str, RunLock] = {}
+        #: Runs owned by another live ``campaign run`` process, left alone
+        self.elsewhere: list[str] = []
         self.verifier = CheckpointVerifier()
         self.segments: dict[str, Segment] = {}
         self.evaluation: Evaluation | None = None
@@ -186,6 +189,7 @@ class Scheduler:
 
         :return: 0 when every run is done or the campaign was stopped by a signal, 1 if a run crashed
         """
+        self._take_locks()
         previous = {sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
         try:
             self.housekeeping(force=True)
@@ -206,7 +210,23 @@ class Scheduler:
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
+            for lock in self.locks.values():
+                lock.release()
         return 1 if self.failed or self.failed_evaluations else 0
+
+    def _take_locks(self) -> None:
+        """Own every run whose lock is free; the others are left to the process that holds them."""
+        for run in list(self.runs):
+            lock = RunLock(run)
+            if lock.acquire():
+                self.locks[run.name] = lock
+            else:
+                self.elsewhere.append(run.name)
+                self.runs.remove(run)
+        if self.elsewhere:
+            self._say(
+                f"left alone, owned by another campaign process (or a segment still finishing): {', '.join(self.elsewhere)}"
+            )
 
     def _wait(self) -> None:
         """Sleep until a process ends or it is time for housekeeping, then handle what happened."""
@@ -248,11 +268,7 @@ class Scheduler:
         if not active:
             return []
         gate = min(stop for _, _, stop in active)
-        return [
-            (run, stop)
-            for run, _, stop in active
-            if stop == gate and run.name not in self.segments and not RunLock(run).held_elsewhere()
-        ]
+        return [(run, stop) for run, _, stop in active if stop == gate and run.name not in self.segments]
 
     def _start_segments(self) -> None:
         for run, stop in self._startable():
@@ -261,9 +277,8 @@ class Scheduler:
             self._start_segment(run, stop)
 
     def _start_segment(self, run: Run, stop_at: int) -> None:
-        lock = RunLock(run)
-        if not lock.acquire():
-            return
+        lock_fd = self.locks[run.name].fd
+        assert lock_fd is not None
         newest = self.verifier.newest_sound(run)
         checkpoint = newest[0][1] if newest else None
         command = segment_command(run, self.config, stop_at, checkpoint)
@@ -282,9 +297,11 @@ class Scheduler:
             env=environment,
             start_new_session=True,  # a Ctrl-C in the terminal reaches the campaign only, which passes on SIGTERM
             preexec_fn=_die_with_parent,
+            pass_fds=(lock_fd,),  # the segment holds the run's lock too, until it exits
         )
+        atomic_write_files({run.pid_file: f"{process.pid}\n".encode()})
         run.failure_file.unlink(missing_ok=True)
-        self.segments[run.name] = Segment(run, process, log, stop_at, lock)
+        self.segments[run.name] = Segment(run, process, log, stop_at)
         origin = f"resuming {checkpoint.name}" if checkpoint is not None else f"new run, seed {run.seed}"
         self._say(f"{run.name}: segment to {stop_at:,} agent steps ({origin}); log {log_path}")
 
@@ -294,7 +311,7 @@ class Scheduler:
         code = segment.process.returncode
         run = segment.run
         steps = run_steps(run, self.verifier)
-        segment.lock.release()
+        run.pid_file.unlink(missing_ok=True)
         self._remove_zoo_replay_buffers(run)
         # SIGTERM before rl-zoo3 got to learn() (while it builds the env and loads the checkpoint) ends the process at
         # once, with nothing lost: it had not taken a step since its checkpoint

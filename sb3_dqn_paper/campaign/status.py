@@ -25,7 +25,8 @@ class RunStatus:
     :param steps_per_second: The running segment's agent steps per second (SB3's ``fps``), if running
     :param epsilon: Exploration rate at ``steps``
     :param last_evaluation: ``(agent steps, average score, games)`` of the newest evaluation
-    :param state: ``running``, ``stopped``, ``done``, ``failed`` or ``not started``
+    :param state: ``running``, ``waiting`` (owned by a live campaign process, not running yet), ``stopped``, ``done``,
+        ``failed`` or ``not started``
     """
 
     run: Run
@@ -74,7 +75,8 @@ def run_status(run: Run, target: int, running_here: bool = False) -> RunStatus:
     """
     checkpoints = run.checkpoints()
     steps = checkpoints[-1][0] if checkpoints else 0
-    running = running_here or RunLock(run).held_elsewhere()
+    owned = running_here or RunLock(run).held_elsewhere()
+    running = running_here or (owned and run.segment_running())
     speed = epsilon = None
     logs = run.segment_logs()
     if running and logs:
@@ -100,6 +102,8 @@ def run_status(run: Run, target: int, running_here: bool = False) -> RunStatus:
         state = "done"
     elif run.failure() is not None:
         state = "failed"
+    elif owned:
+        state = "waiting"  # owned by a live campaign process, waiting for a free job or a milestone
     elif steps == 0 and not logs:
         state = "not started"
     else:
