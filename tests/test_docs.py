@@ -278,11 +278,11 @@ def shown_as(cell: str, value: float) -> bool:
 
 def range_shown_as(cell: str, scores: dict) -> bool:
     """
-    :param cell: A score as a table shows it: ``average (min-max)``, e.g. ``19.83 (13-26)``
+    :param cell: A score as a table shows it: ``average (min-max)``, e.g. ``19.83 (13-26)`` (``-20 (-21 to -19)``)
     :param scores: The ``unclipped`` or ``clipped`` entry of an ``evaluate`` file
     :return: Whether ``cell`` shows that entry's average, min and max
     """
-    match = re.fullmatch(r"([\d.]+) \((\d+)-(\d+)\)", cell)
+    match = re.fullmatch(r"(-?[\d.]+) \((-?[\d.]+)(?:-| to )(-?[\d.]+)\)", cell)
     return (
         match is not None
         and shown_as(match.group(1), scores["mean"])
@@ -349,12 +349,16 @@ def test_agents_table_is_the_shipped_agents() -> None:
     """agents/README.md shows each shipped agent's agent steps and its paper-protocol score."""
     text = (ROOT / "agents" / "README.md").read_text(encoding="utf-8")
     rows = markdown_rows(text, "game")
-    assert sorted(cells[0] for cells in rows) == sorted(RESULTS_GAMES)
+    env_ids = {game.title: game.env_id for game in TABLE1.values()}
+    shipped = sorted(path.name.rsplit("_", 1)[0] for path in (ROOT / "agents" / "paper_dqn").iterdir() if path.is_dir())
+    assert sorted(env_ids[cells[0]] for cells in rows) == shipped
     for cells in rows:
-        env_id = RESULTS_GAMES[cells[0]]
+        env_id = env_ids[cells[0]]
         info = json.loads((ROOT / "agents" / "paper_dqn" / f"{env_id}_1" / env_id / "agent.json").read_text())
         assert cells[1] == f"{info['num_timesteps']:,}"
-        result = evaluation_files(env_id)[info["num_timesteps"]]
+        # an agent of the 1M runs, or of the seven-game campaign
+        campaign = CAMPAIGN / "data" / "evals" / f"{env_id}_seed0"
+        result = {**evaluation_files(env_id), **evaluation_files(env_id, campaign)}[info["num_timesteps"]]
         score, _, games = cells[3].rpartition(", ")
         assert range_shown_as(score, result["unclipped"]), cells[3]
         assert games == f"{result['n_episodes']} games", cells[3]
@@ -412,3 +416,38 @@ def test_target_network_table_is_its_files() -> None:
         assert range_shown_as(clipped, result["clipped"]), (run, clipped)
         assert shown_as(max_q, entry["average_max_q"]), (run, max_q)
         assert inactive == f"{entry['inactive_units']} of {entry['units']}", (run, inactive)
+
+
+CAMPAIGN = ROOT / "docs" / "results" / "campaign"
+
+
+def test_campaign_report_is_made_from_its_data(tmp_path: pathlib.Path) -> None:
+    """docs/results/campaign/table1.md and table1.json are what `campaign report` makes of the campaign's files."""
+    from sb3_dqn_paper.campaign.config import read_config
+    from sb3_dqn_paper.campaign.table import REPORT_DATA_FILE, REPORT_FILE, write_campaign_report
+
+    data = CAMPAIGN / "data"
+    write_campaign_report(data, read_config(data), tmp_path)
+    for name in (REPORT_FILE, REPORT_DATA_FILE):
+        assert (tmp_path / name).read_text() == (CAMPAIGN / name).read_text(), name
+
+
+@pytest.mark.parametrize("page", ["README.md", "docs/results.md"])
+def test_campaign_tables_are_its_evaluations(page: str) -> None:
+    """The campaign's tables in the README and on the results page show the numbers of its report (table1.json)."""
+    titles = {game.title: game.key for game in TABLE1.values()}
+    scores = json.loads((CAMPAIGN / "table1.json").read_text())["scores"]
+    rows = markdown_rows((ROOT / page).read_text(encoding="utf-8"), "campaign game")
+    assert rows
+    shown = set()
+    for cells in rows:
+        key, steps = titles[cells[0]], int(cells[1].replace(",", ""))
+        entry = scores[key][str(steps)]
+        match = re.fullmatch(r"(-?[\d.]+) \((-?[\d.]+)(?:-| to )(-?[\d.]+)\), (\d+) games", cells[2])
+        assert match, cells[2]
+        assert shown_as(match.group(1), entry["mean"]), cells
+        assert (float(match.group(2)), float(match.group(3))) == (entry["worst"], entry["best"]), cells
+        assert int(match.group(4)) == entry["n_games"], cells
+        shown.add((key, steps))
+    # every game's latest evaluation is shown
+    assert {(key, max(int(steps) for steps in by_steps)) for key, by_steps in scores.items()} <= shown
