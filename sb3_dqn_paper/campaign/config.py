@@ -13,7 +13,7 @@ from typing import Any
 
 from sb3_dqn_paper.atomic_io import atomic_write_files
 from sb3_dqn_paper.errors import InvalidArgumentError, UnknownEnvironmentError
-from sb3_dqn_paper.table1 import TABLE1, paper_game
+from sb3_dqn_paper.table1 import TABLE1
 
 #: Name of the configuration file at the top of a campaign folder.
 CONFIG_FILE = "campaign.json"
@@ -346,11 +346,3 @@ def merge_with_saved(saved: CampaignConfig, given: CampaignConfig, milestones_gi
         targets[name] = given.steps
     merged = CampaignConfig(**{**asdict(saved), "targets": targets, "steps": max(saved.steps, given.steps)})
     return merged
-
-
-def check_table1_games(games: Sequence[str]) -> list[str]:
-    """
-    :param games: Gymnasium ids
-    :return: Those that are not one of the paper's seven games (the report has no Table 1 column for them)
-    """
-    return [game for game in games if paper_game(game) is None]

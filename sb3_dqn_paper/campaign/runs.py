@@ -195,13 +195,21 @@ class RunLock:
             self._fd = None
 
     def held_elsewhere(self) -> bool:
-        """:return: Whether another process holds the lock now (the run is running)"""
+        """:return: Whether another process holds the lock now (a live campaign process owns the run, or its segment runs)"""
         if self._fd is not None:
             return False
         if not self.acquire():
             return True
         self.release()
         return False
+
+
+def _read_tail(path: pathlib.Path, size: int) -> str:
+    """:return: The last ``size`` bytes of a log, decoded (the logs grow for hours: never read whole)"""
+    with open(path, "rb") as file:
+        file.seek(0, os.SEEK_END)
+        file.seek(max(0, file.tell() - size))
+        return file.read().decode(errors="replace")
 
 
 def log_progress(path: pathlib.Path) -> dict[str, float]:
@@ -212,10 +220,7 @@ def log_progress(path: pathlib.Path) -> dict[str, float]:
     :return: ``total_timesteps``, ``fps``, ``exploration_rate``, ``ep_rew_mean`` where printed
     """
     try:
-        with open(path, "rb") as file:
-            file.seek(0, os.SEEK_END)
-            file.seek(max(0, file.tell() - 8192))
-            tail = file.read().decode(errors="replace")
+        tail = _read_tail(path, 8192)
     except OSError:
         return {}
     values: dict[str, float] = {}
@@ -234,10 +239,7 @@ def log_tail(path: pathlib.Path, lines: int = 20) -> str:
     :return: The last ``lines`` lines of the log
     """
     try:
-        with open(path, "rb") as file:
-            file.seek(0, os.SEEK_END)
-            file.seek(max(0, file.tell() - 16384))
-            text = file.read().decode(errors="replace")
+        text = _read_tail(path, 16384)
     except OSError as error:
         return f"(log {path} unreadable: {error})"
     return "\n".join(text.splitlines()[-lines:])

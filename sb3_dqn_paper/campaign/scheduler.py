@@ -421,12 +421,13 @@ class Scheduler:
 
     def _prune(self, run: Run) -> None:
         """Delete the run's checkpoints that are neither among the newest sound ones nor waiting for evaluation."""
-        keep = {path for _, path in self.verifier.newest_sound(run, self.keep_checkpoints)}
-        if len(keep) < self.keep_checkpoints and run.name in self.segments:
+        sound = self.verifier.newest_sound(run, self.keep_checkpoints)
+        if len(sound) < self.keep_checkpoints and run.name in self.segments:
             return  # a running segment's newest file may be a damaged one: delete nothing until there are enough
+        keep = {path for _, path in sound}
+        newest = sound[0][0] if sound else 0
         points = set(evaluation_points(self.config, self.run_target(run)))
         evaluating = self.evaluation.checkpoint if self.evaluation is not None else None
-        newest = max((steps for steps, _ in self.verifier.newest_sound(run)), default=0)
         for steps, path in run.checkpoints():
             if path in keep or path == evaluating:
                 continue

@@ -46,11 +46,24 @@ class RunStatus:
 
 
 def _epsilon(steps: int, hyperparams: dict) -> float:
-    """The paper's schedule (or the run's own settings): linear from the initial to the final value."""
-    initial = float(hyperparams.get("exploration_initial_eps", 1.0))
-    final = float(hyperparams.get("exploration_final_eps", 0.1))
-    length = float(hyperparams.get("exploration_steps", 1_000_000))
-    return final if steps >= length else initial + (final - initial) * steps / length
+    """
+    ``PaperDQN.epsilon`` at ``steps`` for the run's settings, without building a model: its schedule, with its own
+    defaults for the settings the run's ``config.yml`` leaves out.
+    """
+    import inspect
+
+    from stable_baselines3.common.utils import LinearSchedule
+
+    from sb3_dqn_paper.paper_dqn import PaperDQN
+
+    defaults = inspect.signature(PaperDQN.__init__).parameters
+    initial, final, length = (
+        float(hyperparams.get(name, defaults[name].default))
+        for name in ("exploration_initial_eps", "exploration_final_eps", "exploration_steps")
+    )
+    if length == 0:
+        return final
+    return LinearSchedule(initial, final, 1.0)(1.0 - min(1.0, steps / length))
 
 
 def _run_hyperparams(run: Run) -> dict:

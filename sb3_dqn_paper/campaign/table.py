@@ -368,18 +368,30 @@ def normalised_summary(config: CampaignConfig, scores: dict[str, dict[int, GameS
     }
 
 
-def normalised_markdown(config: CampaignConfig, scores: dict[str, dict[int, GameScore]]) -> str:
-    """:return: One row per budget: each game's human-normalised score, the median and the IQM with intervals"""
+def evaluated_budgets(scores: dict[str, dict[int, GameScore]]) -> list[int]:
+    """:return: Every budget at which some game has an evaluation, ascending"""
+    return sorted({steps for by_steps in scores.values() for steps in by_steps})
+
+
+def normalised_summaries(config: CampaignConfig, scores: dict[str, dict[int, GameScore]]) -> dict[int, dict[str, Any]]:
+    """:return: :func:`normalised_summary` at every evaluated budget that has one (each bootstraps once)"""
+    summaries = {budget: normalised_summary(config, scores, budget) for budget in evaluated_budgets(scores)}
+    return {budget: summary for budget, summary in summaries.items() if summary is not None}
+
+
+def normalised_markdown(config: CampaignConfig, summaries: dict[int, dict[str, Any]]) -> str:
+    """
+    :param config: The campaign's configuration
+    :param summaries: :func:`normalised_summaries`
+    :return: One row per budget: each game's human-normalised score, the median and the IQM with intervals
+    """
     games = _games(config)
     lines = [
         "| agent steps | " + " | ".join(game.title for game in games) + " | games | median [95 % CI] | IQM [95 % CI] |",
         "| ---: | " + " | ".join("---:" for _ in games) + " | ---: | --- | --- |",
     ]
     notes = set()
-    for budget in sorted({steps for by_steps in scores.values() for steps in by_steps}):
-        summary = normalised_summary(config, scores, budget)
-        if summary is None:
-            continue
+    for budget, summary in summaries.items():
         notes.add(summary["interval"])
         cells = [_ratio(summary["per_game"].get(game.key)) for game in games]
         median = f"{summary['median']:.3f} [{summary['median_ci'][0]:.3f}, {summary['median_ci'][1]:.3f}]"
@@ -453,14 +465,15 @@ def write_campaign_report(
         "## Same-budget references",
         "",
     ]
-    for budget in sorted({steps for by_steps in scores.values() for steps in by_steps} & set(_reference_budgets())):
+    summaries = normalised_summaries(config, scores)
+    for budget in sorted(set(evaluated_budgets(scores)) & set(_reference_budgets())):
         sections += [f"### {budget:,} agent steps", "", references_markdown(config, scores, budget), ""]
     sections += [
         "## Human-normalised scores",
         "",
         "(score - random) / (human - random), with DeepMind's dqn_zoo random and human scores.",
         "",
-        normalised_markdown(config, scores),
+        normalised_markdown(config, summaries),
         "",
     ]
     files: dict[pathlib.Path, bytes] = {report_out / REPORT_FILE: "\n".join(sections).encode()}
@@ -477,11 +490,7 @@ def write_campaign_report(
         }
         for game, by_steps in scores.items()
     }
-    normalised = {
-        str(budget): summary
-        for budget in sorted({steps for by_steps in scores.values() for steps in by_steps})
-        if (summary := normalised_summary(config, scores, budget)) is not None
-    }
+    normalised = {str(budget): summary for budget, summary in summaries.items()}
     files[report_out / REPORT_DATA_FILE] = (json.dumps({"scores": data, "normalised": normalised}, indent=2) + "\n").encode()
     atomic_write_files(files)
     written = [str(path) for path in files]
