@@ -111,7 +111,8 @@ class PaperDQN(ModelFilesMixin, OffPolicyAlgorithm):
     :param tensorboard_log: The log location for tensorboard (if None, no logging)
     :param policy_kwargs: Additional arguments for the policy. Without ``optimizer_class`` the optimizer is
         :class:`~sb3_dqn_paper.rmsprop.CenteredRMSprop` with decay 0.95 and DeepMind's 0.01 constant rescaled to a
-        mean loss over ``batch_size`` samples
+        mean loss over ``batch_size`` samples; ``optimizer_kwargs`` given with it override these one by one (e.g.
+        ``dict(fused=True)`` keeps both)
     :param verbose: Verbosity level: 0 no output, 1 info, 2 debug
     :param seed: Seed for the pseudo random generators
     :param device: Device (cpu, cuda, ...) on which the code should be run
@@ -185,9 +186,8 @@ class PaperDQN(ModelFilesMixin, OffPolicyAlgorithm):
         policy_kwargs.setdefault("target_network", target_update_interval is not None)
         if "optimizer_class" not in policy_kwargs:
             policy_kwargs["optimizer_class"] = CenteredRMSprop
-            policy_kwargs.setdefault(
-                "optimizer_kwargs", dict(decay=DEEPMIND_DECAY, eps=deepmind_eps_for_mean_loss(batch_size))
-            )
+            defaults = dict(decay=DEEPMIND_DECAY, eps=deepmind_eps_for_mean_loss(batch_size))
+            policy_kwargs["optimizer_kwargs"] = {**defaults, **(policy_kwargs.get("optimizer_kwargs") or {})}
 
         super().__init__(
             policy,

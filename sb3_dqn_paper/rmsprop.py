@@ -17,8 +17,17 @@ accumulates the gradient of ``0.5 * sum((y - Q) ** 2)``. SB3-style losses are me
 ``2 / batch_size`` times that. Because ``eps`` is compared with squared gradients, the same update is
 obtained from a mean loss with ``eps * (2 / batch_size) ** 2``: :func:`deepmind_eps_for_mean_loss`
 gives that value, and ``tests/test_rmsprop.py`` checks the equality.
+
+``fused=True`` computes the same rule in one pass over each parameter, compiled by ``torch.compile`` (Inductor): the
+foreach version reads and writes the parameters and the two running averages in seven separate passes, which makes
+the step memory-bound (about 1.6 ms per step for the paper's network on one CPU core, against 0.35 ms fused;
+``docs/benchmarks.md``). It equals the foreach step within fp32 rounding, not bit for bit (the fused arithmetic is
+ordered differently). It needs a C++ compiler the first time a shape is seen (tens of seconds; Inductor caches the
+result on disk); where compiling fails it warns and takes the foreach step.
 """
 
+import functools
+import warnings
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -56,6 +65,8 @@ class CenteredRMSprop(th.optim.Optimizer):
     :param lr: Learning rate
     :param decay: Decay of the running averages of the gradient and of its square
     :param eps: Constant added to the centred second moment inside the square root
+    :param fused: Whether to take each step in one compiled pass per parameter (``torch.compile``; see the module's
+        docstring); the state and the rule are the same
     """
 
     def __init__(
@@ -64,6 +75,7 @@ class CenteredRMSprop(th.optim.Optimizer):
         lr: float = DEEPMIND_LR,
         decay: float = DEEPMIND_DECAY,
         eps: float = DEEPMIND_EPS,
+        fused: bool = False,
     ) -> None:
         # lr = 0 is allowed, as in torch.optim: rl-zoo3's enjoy/record_video load models with learning_rate 0
         if not lr >= 0.0:
@@ -72,7 +84,12 @@ class CenteredRMSprop(th.optim.Optimizer):
             raise InvalidArgumentError(f"CenteredRMSprop: decay must be in [0, 1), got {decay}")
         if not eps > 0.0:
             raise InvalidArgumentError(f"CenteredRMSprop: eps must be positive, got {eps}")
-        super().__init__(params, dict(lr=lr, decay=decay, eps=eps))
+        if not isinstance(fused, bool):
+            raise InvalidArgumentError(f"CenteredRMSprop: fused must be True or False, got {fused!r}")
+        super().__init__(params, dict(lr=lr, decay=decay, eps=eps, fused=fused))
+        # The learning rate as a tensor for the compiled step: a Python float would be compiled in as a constant, and
+        # every new value of a learning-rate schedule would compile the step again
+        self._lr_tensor = th.zeros(())
         # The denominator of each parameter, kept between steps so that a step allocates nothing: it is scratch space,
         # recomputed in full at every step, so it is neither in ``state`` nor in ``state_dict()`` (checkpoints of
         # earlier releases load, and a checkpoint does not grow)
@@ -111,6 +128,8 @@ class CenteredRMSprop(th.optim.Optimizer):
                 avgs.append(state["grad_avg"])
                 sq_avgs.append(state["square_avg"])
             decay, lr, eps = group["decay"], group["lr"], group["eps"]
+            if group.get("fused", False) and self._fused_step(params, grads, avgs, sq_avgs, lr, decay, eps):
+                continue
             # g = decay * g + (1 - decay) * grad ; g2 = decay * g2 + (1 - decay) * grad^2
             th._foreach_lerp_(avgs, grads, 1.0 - decay)
             th._foreach_mul_(sq_avgs, decay)
@@ -123,6 +142,63 @@ class CenteredRMSprop(th.optim.Optimizer):
             th._foreach_sqrt_(denom)
             th._foreach_addcdiv_(params, grads, denom, value=-lr)
         return loss
+
+    def _fused_step(self, params: list, grads: list, avgs: list, sq_avgs: list, lr: float, decay: float, eps: float) -> bool:
+        """
+        The step in one compiled pass per parameter.
+
+        :return: Whether it was taken (False, with a warning the first time, where compiling failed)
+        """
+        step = _compiled_step()
+        if step is None:
+            return False
+        if self._lr_tensor.device != params[0].device:
+            self._lr_tensor = self._lr_tensor.to(params[0].device)
+        self._lr_tensor.fill_(lr)
+        try:
+            step(params, grads, avgs, sq_avgs, self._lr_tensor, decay, eps)
+        except Exception as error:  # compiling happens at the first call: nothing was written if it fails
+            _disable_compiled_step(error)
+            return False
+        return True
+
+
+def _centered_rmsprop_pass(
+    params: list[th.Tensor],
+    grads: list[th.Tensor],
+    avgs: list[th.Tensor],
+    sq_avgs: list[th.Tensor],
+    lr: th.Tensor,
+    decay: float,
+    eps: float,
+) -> None:
+    """DeepMind's centred RMSProp step written per element, for ``torch.compile`` to fuse into one pass per parameter."""
+    for param, grad, avg, sq_avg in zip(params, grads, avgs, sq_avgs, strict=True):
+        avg.lerp_(grad, 1.0 - decay)
+        sq_avg.mul_(decay).addcmul_(grad, grad, value=1.0 - decay)
+        param.sub_(lr * grad / (sq_avg - avg * avg + eps).sqrt())
+
+
+_COMPILE_FAILURE: list[str] = []
+
+
+@functools.cache
+def _compiled_step() -> Callable[..., None] | None:
+    """:return: The compiled pass (compiled lazily, at its first call), or ``None`` after a failure to compile"""
+    if _COMPILE_FAILURE:
+        return None
+    return th.compile(_centered_rmsprop_pass, fullgraph=True, dynamic=False)
+
+
+def _disable_compiled_step(error: Exception) -> None:
+    """Fall back to the foreach step for the rest of the process, saying why once."""
+    _COMPILE_FAILURE.append(f"{type(error).__name__}: {error}")
+    _compiled_step.cache_clear()
+    warnings.warn(
+        f"CenteredRMSprop(fused=True): torch.compile failed ({_COMPILE_FAILURE[0].splitlines()[0][:300]}); "
+        "taking the foreach step instead (the same rule)",
+        stacklevel=4,
+    )
 
 
 def eps_share(optimizer: CenteredRMSprop, named_parameters: Iterable[tuple[str, th.Tensor]]) -> dict[str, dict[str, float]]:

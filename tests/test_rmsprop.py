@@ -150,3 +150,83 @@ def test_a_warm_step_allocates_nothing() -> None:
         _allocating_step(optimizer)
     allocated = sum(max(event.cpu_memory_usage, 0) for event in prof.events() if event.name.startswith("aten::"))
     assert allocated >= 4 * sum(p.numel() for p in network.parameters())
+
+
+def paper_network_parameters(seed: int) -> list[th.nn.Parameter]:
+    """Parameters of the paper's network's shapes (conv weights channels-last, as the CPU fast path lays them out)."""
+    generator = th.Generator().manual_seed(seed)
+    shapes = [(16, 4, 8, 8), (16,), (32, 16, 4, 4), (32,), (256, 2592), (256,), (6, 256), (6,)]
+    params = []
+    for shape in shapes:
+        tensor = th.randn(shape, generator=generator) * 0.05
+        if len(shape) == 4:
+            tensor = tensor.contiguous(memory_format=th.channels_last)
+        params.append(th.nn.Parameter(tensor))
+    return params
+
+
+def run_steps(fused: bool, steps: int, learning_rate=lambda step: 2.5e-4) -> list[th.Tensor]:
+    params = paper_network_parameters(0)
+    optimizer = CenteredRMSprop(params, lr=2.5e-4, eps=deepmind_eps_for_mean_loss(32), fused=fused)
+    generator = th.Generator().manual_seed(1)
+    for step in range(steps):
+        for param in params:
+            param.grad = th.randn(param.shape, generator=generator) * 1e-3
+        for group in optimizer.param_groups:
+            group["lr"] = learning_rate(step)
+        optimizer.step()
+    return [param.detach().clone() for param in params] + [
+        tensor for param in params for tensor in optimizer.state[param].values()
+    ]
+
+
+@pytest.mark.slow
+def test_fused_step_equals_the_foreach_step_within_rounding() -> None:
+    """
+    20 steps, with a learning rate that changes at every step (no recompilation: it is passed as a tensor): weights and
+    both running averages within fp32 rounding of the foreach step's, and the state keeps its layout and keys.
+    """
+    schedule = lambda step: 2.5e-4 * (1.0 - step / 40)  # noqa: E731
+    fused, foreach = run_steps(True, 20, schedule), run_steps(False, 20, schedule)
+    for a, b in zip(fused, foreach, strict=True):
+        assert a.stride() == b.stride()
+        th.testing.assert_close(a, b, rtol=1e-5, atol=1e-7)
+    initial = [param.detach() for param in paper_network_parameters(0)]
+    moved = max(float((a - b).abs().max()) for a, b in zip(fused, initial, strict=False))
+    assert moved > 1e-4  # the steps moved the weights (each entry by about lr per step)
+
+
+def test_fused_falls_back_to_the_foreach_step_when_compiling_fails(monkeypatch) -> None:
+    import sb3_dqn_paper.rmsprop as rmsprop
+
+    def broken_compile(*args, **kwargs):
+        def fail(*args, **kwargs):
+            raise RuntimeError("no C++ compiler")
+
+        return fail
+
+    monkeypatch.setattr(th, "compile", broken_compile)
+    monkeypatch.setattr(rmsprop, "_COMPILE_FAILURE", [])
+    rmsprop._compiled_step.cache_clear()
+    try:
+        with pytest.warns(UserWarning, match=r"torch.compile failed \(RuntimeError: no C\+\+ compiler\)"):
+            fused = run_steps(True, 3)
+    finally:
+        rmsprop._compiled_step.cache_clear()
+    for a, b in zip(fused, run_steps(False, 3), strict=True):
+        assert th.equal(a, b)
+
+
+def test_fused_must_be_a_bool() -> None:
+    from sb3_dqn_paper.errors import InvalidArgumentError
+
+    with pytest.raises(InvalidArgumentError, match="fused must be True or False, got 'yes'"):
+        CenteredRMSprop([th.nn.Parameter(th.zeros(2))], fused="yes")
+
+
+def test_optimizer_kwargs_add_to_the_papers_defaults() -> None:
+    from sb3_dqn_paper import PaperDQN
+
+    model = PaperDQN("MlpPolicy", "CartPole-v1", policy_kwargs=dict(optimizer_kwargs=dict(fused=True)))
+    group = model.policy.optimizer.param_groups[0]
+    assert (group["decay"], group["eps"], group["fused"]) == (0.95, deepmind_eps_for_mean_loss(32), True)

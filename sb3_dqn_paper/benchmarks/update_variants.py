@@ -13,6 +13,8 @@ so that load from other processes hits all alike. Variants:
 - ``fp32``: the default (channels-last on CPU, 1 torch thread);
 - ``fp32, 2 threads``: the same with 2 intra-op threads;
 - ``bf16``: ``precision="bf16"``;
+- ``fp32, fused RMSprop`` and ``bf16, fused RMSprop``: ``CenteredRMSprop(fused=True)``, the step in one compiled pass
+  per parameter (the first call compiles it: done in the warm-up);
 - ``fp32, space-to-depth conv1`` and ``bf16, space-to-depth conv1``: the first convolution (16 filters 8x8, stride 4,
   on 4 channels) rewritten as a space-to-depth rearrangement of the input into 64 channels of 21x21 followed by a
   2x2 stride-1 convolution; the same function (the largest difference of the Q-values is printed), a better shape
@@ -109,6 +111,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     settings = [
         ("fp32, 2 threads", {}, 2, False),
         ("bf16", {"precision": "bf16"}, 1, False),
+        ("fp32, fused RMSprop", {"policy_kwargs": {"optimizer_kwargs": {"fused": True}}}, 1, False),
+        ("bf16, fused RMSprop", {"precision": "bf16", "policy_kwargs": {"optimizer_kwargs": {"fused": True}}}, 1, False),
         ("fp32, space-to-depth conv1", {}, 1, True),
         ("bf16, space-to-depth conv1", {"precision": "bf16"}, 1, True),
     ]
