@@ -1,16 +1,24 @@
 #!/usr/bin/env bash
 # Land a campaign's results in the repository: its small files (configuration, evaluations, Monitor logs and
-# rl-zoo3 arguments of every segment) under docs/results/campaign/data, then `campaign report` on the campaign
-# folder (Table 1, references, human-normalised scores, learning curves) into docs/results/campaign, and each run's
-# latest evaluated agent into agents/ (an agent already there with as many agent steps or more is kept).
+# rl-zoo3 arguments of every segment) under DEST/data, then `campaign report` on the campaign folder (Table 1,
+# references, human-normalised scores, learning curves) into DEST, and each run's latest evaluated agent into agents/
+# (an agent already there with as many agent steps or more is kept).
 #
-#   bash scripts/campaign_snapshot.sh ~/runs/campaign
+#   bash scripts/campaign_snapshot.sh ~/runs/campaign docs/results/campaign-2026-12-05
 #
-# tests/test_docs.py checks that docs/results/campaign/table1.md is what `campaign report` makes of data/.
+# DEST is docs/results/campaign-<the day the campaign started>: a campaign whose machine was replaced cannot go on
+# (its checkpoints stayed behind), so the next one gets a folder of its own and the earlier one's files stay.
+# tests/test_docs.py checks that each DEST/table1.md is what `campaign report` makes of DEST/data.
 set -euo pipefail
-campaign=${1:?usage: bash scripts/campaign_snapshot.sh CAMPAIGN_FOLDER}
+campaign=${1:?usage: bash scripts/campaign_snapshot.sh CAMPAIGN_FOLDER docs/results/campaign-YYYY-MM-DD}
+dest=${2:?usage: bash scripts/campaign_snapshot.sh CAMPAIGN_FOLDER docs/results/campaign-YYYY-MM-DD}
 cd "$(dirname "$0")/.."
-data=docs/results/campaign/data
+case "$dest" in
+    docs/results/campaign-[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]) ;;
+    *) echo "error: DEST must be docs/results/campaign-YYYY-MM-DD, got $dest" >&2; exit 2 ;;
+esac
+[ -f "$campaign/campaign.json" ] || { echo "error: $campaign is not a campaign folder (no campaign.json)" >&2; exit 2; }
+data=$dest/data
 rm -rf "$data"
 mkdir -p "$data"
 cp "$campaign/campaign.json" "$data/"
@@ -21,5 +29,5 @@ cp -r "$campaign/evals" "$data/evals"
         mkdir -p "$data/$(dirname "$file")"
         cp "$campaign/$file" "$data/$file"
     done
-python -m sb3_dqn_paper.campaign report "$campaign" --out docs/results/campaign --agents agents
-python -m sb3_dqn_paper.campaign status "$campaign" > docs/results/campaign/status.txt
+python -m sb3_dqn_paper.campaign report "$campaign" --out "$dest" --agents agents
+python -m sb3_dqn_paper.campaign status "$campaign" > "$dest/status.txt"

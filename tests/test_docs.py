@@ -356,12 +356,15 @@ def test_agents_table_is_the_shipped_agents() -> None:
         env_id = env_ids[cells[0]]
         info = json.loads((ROOT / "agents" / "paper_dqn" / f"{env_id}_1" / env_id / "agent.json").read_text())
         assert cells[1] == f"{info['num_timesteps']:,}"
-        # an agent of the 1M runs, or of the seven-game campaign
-        campaign = CAMPAIGN / "data" / "evals" / f"{env_id}_seed0"
-        result = {**evaluation_files(env_id), **evaluation_files(env_id, campaign)}[info["num_timesteps"]]
+        # an agent of the 1M runs, or of one of the seven-game campaigns
+        candidates = [evaluation_files(env_id)] + [
+            evaluation_files(env_id, campaign / "data" / "evals" / f"{env_id}_seed0") for campaign in CAMPAIGNS
+        ]
+        results = [files[info["num_timesteps"]] for files in candidates if info["num_timesteps"] in files]
         score, _, games = cells[3].rpartition(", ")
-        assert range_shown_as(score, result["unclipped"]), cells[3]
-        assert games == f"{result['n_episodes']} games", cells[3]
+        assert any(
+            range_shown_as(score, result["unclipped"]) and games == f"{result['n_episodes']} games" for result in results
+        ), cells[3]
 
 
 def test_readme_results_are_the_evaluation_files() -> None:
@@ -418,36 +421,54 @@ def test_target_network_table_is_its_files() -> None:
         assert inactive == f"{entry['inactive_units']} of {entry['units']}", (run, inactive)
 
 
-CAMPAIGN = ROOT / "docs" / "results" / "campaign"
+#: The landed seven-game campaigns, one folder each (``campaign-<start date>``): a campaign cannot move to a new machine
+#: (its checkpoints stay behind), so a machine change starts a new one and the earlier one's files stay here.
+CAMPAIGNS = sorted((ROOT / "docs" / "results").glob("campaign-*"))
 
 
-def test_campaign_report_is_made_from_its_data(tmp_path: pathlib.Path) -> None:
-    """docs/results/campaign/table1.md and table1.json are what `campaign report` makes of the campaign's files."""
+def test_there_are_campaign_folders() -> None:
+    assert CAMPAIGNS and all((campaign / "data" / "campaign.json").is_file() for campaign in CAMPAIGNS)
+
+
+@pytest.mark.parametrize("campaign", CAMPAIGNS, ids=lambda path: path.name)
+def test_campaign_report_is_made_from_its_data(campaign: pathlib.Path, tmp_path: pathlib.Path) -> None:
+    """Each campaign's table1.md and table1.json are what `campaign report` makes of its files (``data/``)."""
     from sb3_dqn_paper.campaign.config import read_config
     from sb3_dqn_paper.campaign.table import REPORT_DATA_FILE, REPORT_FILE, write_campaign_report
 
-    data = CAMPAIGN / "data"
+    data = campaign / "data"
     write_campaign_report(data, read_config(data), tmp_path)
     for name in (REPORT_FILE, REPORT_DATA_FILE):
-        assert (tmp_path / name).read_text() == (CAMPAIGN / name).read_text(), name
+        assert (tmp_path / name).read_text() == (campaign / name).read_text(), name
 
 
 @pytest.mark.parametrize("page", ["README.md", "docs/results.md"])
 def test_campaign_tables_are_its_evaluations(page: str) -> None:
-    """The campaign's tables in the README and on the results page show the numbers of its report (table1.json)."""
+    """
+    The campaigns' tables in the README and on the results page show the numbers of the report (table1.json) of the
+    campaign each row names, and every game's latest evaluation in the newest campaign.
+    """
     titles = {game.title: game.key for game in TABLE1.values()}
-    scores = json.loads((CAMPAIGN / "table1.json").read_text())["scores"]
-    rows = markdown_rows((ROOT / page).read_text(encoding="utf-8"), "campaign game")
+    reports = {
+        campaign.name.removeprefix("campaign-"): json.loads((campaign / "table1.json").read_text()) for campaign in CAMPAIGNS
+    }
+    text = (ROOT / page).read_text(encoding="utf-8")
+    rows = markdown_rows(text, "campaign game")
     assert rows
+    header = text.split("| campaign game |", 1)[1].splitlines()[0]
+    started = [cell.strip() for cell in header.strip().strip("|").split("|")].index("campaign started") + 1
     shown = set()
     for cells in rows:
         key, steps = titles[cells[0]], int(cells[1].replace(",", ""))
-        entry = scores[key][str(steps)]
+        campaign = re.sub(r"\[(.*?)\]\(.*?\)", r"\1", cells[started])
+        entry = reports[campaign]["scores"][key][str(steps)]
         match = re.fullmatch(r"(-?[\d.]+) \((-?[\d.]+)(?:-| to )(-?[\d.]+)\), (\d+) games", cells[2])
         assert match, cells[2]
         assert shown_as(match.group(1), entry["mean"]), cells
         assert (float(match.group(2)), float(match.group(3))) == (entry["worst"], entry["best"]), cells
         assert int(match.group(4)) == entry["n_games"], cells
-        shown.add((key, steps))
-    # every game's latest evaluation is shown
-    assert {(key, max(int(steps) for steps in by_steps)) for key, by_steps in scores.items()} <= shown
+        shown.add((campaign, key, steps))
+    # every game's latest evaluation in the newest campaign is shown
+    newest = max(reports)
+    latest = {(newest, key, max(int(steps) for steps in by_steps)) for key, by_steps in reports[newest]["scores"].items()}
+    assert latest <= shown
