@@ -27,7 +27,7 @@ from sb3_dqn_paper.campaign.config import (
     read_config,
     write_config,
 )
-from sb3_dqn_paper.campaign.runs import campaign_runs, evaluation_points, next_stop, run_stops, segment_command
+from sb3_dqn_paper.campaign.runs import campaign_runs, evaluation_points, log_tail, next_stop, run_stops, segment_command
 from sb3_dqn_paper.errors import InvalidArgumentError, UnknownEnvironmentError
 
 GAMES = "CartPole-v1,Acrobot-v1"
@@ -337,3 +337,14 @@ def test_two_run_commands_on_one_folder_share_nothing(tmp_path: pathlib.Path) ->
     for run in ("CartPole-v1_seed0", "Acrobot-v1_seed0"):
         assert segment_targets(out, run) == [2000, STEPS]  # each segment ran once, in the first process
         assert not (out / "runs" / run / "segment.pid").exists()
+
+
+def test_an_empty_log_is_reported_with_the_free_space(tmp_path: pathlib.Path) -> None:
+    """A run or evaluation that failed on a full disk could not write its error: the report says so, not nothing."""
+    log = tmp_path / "eval_2000.log"
+    log.write_text("")
+    report = log_tail(log)
+    assert report.startswith(f"(log {log} is empty; ") and " MB free on its disk" in report
+    log.write_text("line 1\nOSError: [Errno 28] No space left on device\n")
+    assert log_tail(log) == "line 1\nOSError: [Errno 28] No space left on device"
+    assert "unreadable" in log_tail(tmp_path / "missing.log")

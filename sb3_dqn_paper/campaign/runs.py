@@ -19,6 +19,7 @@ import json
 import os
 import pathlib
 import re
+import shutil
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -236,12 +237,19 @@ def log_tail(path: pathlib.Path, lines: int = 20) -> str:
     """
     :param path: A segment log
     :param lines: How many lines
-    :return: The last ``lines`` lines of the log
+    :return: The last ``lines`` lines of the log; for an empty log, that it is empty and the free space on its disk
+        (a process that fails on a full disk cannot write its error there)
     """
     try:
         text = _read_tail(path, 16384)
     except OSError as error:
         return f"(log {path} unreadable: {error})"
+    if not text.strip():
+        try:
+            free = f"{shutil.disk_usage(path.parent).free / 1e6:,.1f} MB free on its disk"
+        except OSError as error:
+            free = f"free space unknown: {error}"
+        return f"(log {path} is empty; {free}: a process that fails on a full disk cannot write its error)"
     return "\n".join(text.splitlines()[-lines:])
 
 

@@ -400,7 +400,8 @@ class Scheduler:
             self._say(f"{evaluation.run.name}: evaluation at {evaluation.steps:,} agent steps: {score}")
         elif self.stop_signal is None:
             log = evaluation.run.folder / "segments" / f"eval_{evaluation.steps}.log"
-            self._say(f"{evaluation.run.name}: evaluation at {evaluation.steps:,} FAILED:\n{log_tail(log)}")
+            failure = f"FAILED (exit status {evaluation.process.returncode})"
+            self._say(f"{evaluation.run.name}: evaluation at {evaluation.steps:,} {failure}:\n{log_tail(log)}")
             self.failed_evaluations.add((evaluation.run.name, evaluation.steps))
 
     def housekeeping(self, force: bool = False, evaluate: bool = True) -> None:
