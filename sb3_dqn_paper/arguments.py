@@ -40,6 +40,7 @@ def check_paper_dqn_arguments(
     policy_kwargs: dict[str, Any] | None = None,
     td_forward: str = "auto",
     precision: str = "fp32",
+    stats_window_size: int = 100,
 ) -> None:
     """
     Refuse impossible settings of :class:`~sb3_dqn_paper.paper_dqn.PaperDQN` before any env, buffer or network is
@@ -63,10 +64,14 @@ def check_paper_dqn_arguments(
         raise InvalidArgumentError(f"learning_starts must be >= 0, got {learning_starts}")
     if not 0.0 <= gamma <= 1.0:
         raise InvalidArgumentError(f"gamma must be in [0, 1], got {gamma}")
-    if target_update_interval is not None and target_update_interval <= 0:
+    if target_update_interval is not None and not (_is_whole_number(target_update_interval) and target_update_interval >= 1):
+        # nan passes a "<= 0" test (the target network would never be synced), and 2.5 is no number of agent steps
         raise InvalidArgumentError(
-            f"target_update_interval must be positive or None (no target network), got {target_update_interval}"
+            "target_update_interval must be positive or None (no target network), and a whole number of agent steps, "
+            f"got {target_update_interval!r}"
         )
+    if isinstance(stats_window_size, bool) or not isinstance(stats_window_size, (int, np.integer)) or stats_window_size < 1:
+        raise InvalidArgumentError(f"stats_window_size must be a positive integer (episodes), got {stats_window_size!r}")
     if not 0.0 <= tau <= 1.0:
         # tau=0 (a target network that keeps its initial weights) is allowed, as in SB3's DQN
         raise InvalidArgumentError(f"tau must be in [0, 1], got {tau}")
@@ -184,6 +189,43 @@ def check_learning_rate(learning_rate: Any) -> None:
         raise InvalidArgumentError(
             f"learning_rate must be positive and finite, got {learning_rate}: with it the run would learn nothing"
         )
+
+
+def check_scheduled_learning_rate(value: Any, progress_remaining: float, n_updates: int, num_timesteps: int) -> None:
+    """
+    Refuse the value a learning-rate schedule gives at an update, before the optimizer uses it.
+
+    :func:`check_learning_rate` reads a schedule at a few points only; this is called with the value actually applied,
+    at every call of ``train``.
+
+    :param value: The schedule's value now
+    :param progress_remaining: The progress at which it was read (1 = start, 0 = end)
+    :param n_updates: Updates made so far (the weights are those after this many)
+    :param num_timesteps: Agent steps taken so far
+    :raises InvalidArgumentError: for a value that is not a finite number >= 0
+    """
+    try:
+        rate = float(value)
+    except (TypeError, ValueError):
+        rate = math.nan
+    if not (math.isfinite(rate) and rate >= 0):
+        raise InvalidArgumentError(
+            f"the learning_rate schedule gives {value!r} at progress_remaining={progress_remaining:.6g} (agent step "
+            f"{num_timesteps}): a learning rate must be a finite number >= 0. Training stopped before the optimizer used "
+            f"it: the weights are those of update {n_updates}, unchanged by it"
+        )
+
+
+def check_total_timesteps(total_timesteps: Any) -> None:
+    """
+    Refuse a ``learn(total_timesteps)`` that is not a whole number >= 0: with ``nan`` SB3 would return at once
+    without a word, with ``2.5`` it would run 3 steps.
+
+    :param total_timesteps: The agent steps asked of ``learn``
+    :raises InvalidArgumentError: naming the value
+    """
+    if not (_is_whole_number(total_timesteps) and total_timesteps >= 0):
+        raise InvalidArgumentError(f"total_timesteps must be a whole number of agent steps >= 0, got {total_timesteps!r}")
 
 
 def _check_train_freq(train_freq: Any, gradient_steps: Any) -> None:

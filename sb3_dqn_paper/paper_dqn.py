@@ -33,7 +33,13 @@ from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback, ReplayB
 from stable_baselines3.common.utils import LinearSchedule, get_parameters_by_name, polyak_update
 from torch.nn import functional as F
 
-from sb3_dqn_paper.arguments import check_env_spaces, check_learning_rate, check_paper_dqn_arguments
+from sb3_dqn_paper.arguments import (
+    check_env_spaces,
+    check_learning_rate,
+    check_paper_dqn_arguments,
+    check_scheduled_learning_rate,
+    check_total_timesteps,
+)
 from sb3_dqn_paper.atari import make_env_from_id
 from sb3_dqn_paper.errors import (
     NonFiniteLossError,
@@ -175,6 +181,7 @@ class PaperDQN(ModelFilesMixin, OffPolicyAlgorithm):
             policy_kwargs=policy_kwargs,
             td_forward=td_forward,
             precision=precision,
+            stats_window_size=stats_window_size,
         )
         if isinstance(env, str):
             env = make_env_from_id(env, verbose)
@@ -320,6 +327,12 @@ class PaperDQN(ModelFilesMixin, OffPolicyAlgorithm):
         current_q_values = q_values.gather(1, replay_data.actions.long())
         return self.loss_fn(current_q_values, target_q_values)
 
+    def _update_learning_rate(self, optimizers: list[th.optim.Optimizer] | th.optim.Optimizer) -> None:
+        """SB3's, after checking the value the schedule gives now (``__init__`` reads it at a few points only)."""
+        rate = self.lr_schedule(self._current_progress_remaining)
+        check_scheduled_learning_rate(rate, self._current_progress_remaining, self._n_updates, self.num_timesteps)
+        super()._update_learning_rate(optimizers)
+
     def train(self, gradient_steps: int, batch_size: int = 32) -> None:
         self.policy.set_training_mode(True)
         self._update_learning_rate(self.policy.optimizer)
@@ -390,6 +403,7 @@ class PaperDQN(ModelFilesMixin, OffPolicyAlgorithm):
         reset_num_timesteps: bool = True,
         progress_bar: bool = False,
     ) -> SelfPaperDQN:
+        check_total_timesteps(total_timesteps)
         return super().learn(
             total_timesteps=total_timesteps,
             callback=callback,

@@ -10,7 +10,7 @@ import torch as th
 from stable_baselines3 import DQN
 
 from sb3_dqn_paper import PaperDQN, make_paper_atari_env
-from sb3_dqn_paper.errors import InvalidModelFileError, NonFiniteLossError, UnknownEnvironmentError
+from sb3_dqn_paper.errors import InvalidArgumentError, InvalidModelFileError, NonFiniteLossError, UnknownEnvironmentError
 
 
 def test_continuous_action_space() -> None:
@@ -44,6 +44,11 @@ def test_cnn_policy_on_vector_observations() -> None:
         ({"gamma": 1.5}, "gamma"),
         ({"loss": "l1"}, "loss must be one of"),
         ({"target_update_interval": 0}, "target_update_interval must be positive"),
+        ({"target_update_interval": float("nan")}, "target_update_interval .* whole number of agent steps, got nan"),
+        ({"target_update_interval": 2.5}, "target_update_interval .* whole number of agent steps, got 2.5"),
+        ({"target_update_interval": float("inf")}, "target_update_interval .* got inf"),
+        ({"stats_window_size": 0}, "stats_window_size must be a positive integer"),
+        ({"stats_window_size": 2.5}, "stats_window_size must be a positive integer"),
         ({"max_grad_norm": 0.0}, "max_grad_norm must be positive"),
     ],
 )
@@ -55,6 +60,19 @@ def test_bad_hyperparameters(kwargs: dict, message: str, monkeypatch: pytest.Mon
     monkeypatch.setattr("sb3_dqn_paper.paper_dqn.make_env_from_id", no_env)
     with pytest.raises(ValueError, match=message):
         PaperDQN("MlpPolicy", "CartPole-v1", **kwargs)
+
+
+def test_whole_number_intervals_from_config_files_are_accepted() -> None:
+    model = PaperDQN("MlpPolicy", "CartPole-v1", buffer_size=100, target_update_interval=1e4, device="cpu")
+    assert model.target_update_interval == 1e4 and model.q_net_target is not None
+
+
+@pytest.mark.parametrize("total_timesteps", [float("nan"), 2.5, -1, "100"])
+def test_learn_refuses_a_step_count_that_is_not_a_whole_number(total_timesteps: object) -> None:
+    model = PaperDQN("MlpPolicy", "CartPole-v1", buffer_size=100, learning_starts=10, device="cpu")
+    with pytest.raises(InvalidArgumentError, match="total_timesteps must be a whole number of agent steps >= 0"):
+        model.learn(total_timesteps)  # type: ignore[arg-type]
+    assert model.num_timesteps == 0
 
 
 def test_unknown_env_id() -> None:
