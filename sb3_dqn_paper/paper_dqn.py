@@ -49,7 +49,7 @@ from sb3_dqn_paper.file_checks import check_model_file, check_replay_buffer
 from sb3_dqn_paper.model_files import ModelFilesMixin
 from sb3_dqn_paper.policies import CnnPolicy, MlpPolicy, MultiInputPolicy, PaperDQNPolicy
 from sb3_dqn_paper.precision import autocast
-from sb3_dqn_paper.replay_buffer import FrameStackReplayBuffer, detect_frame_stack
+from sb3_dqn_paper.replay_buffer import FrameStackReplayBuffer, check_replay_buffer_setup, detect_frame_stack
 from sb3_dqn_paper.rmsprop import DEEPMIND_DECAY, DEEPMIND_LR, CenteredRMSprop, deepmind_eps_for_mean_loss
 
 __all__ = [
@@ -246,6 +246,16 @@ class PaperDQN(ModelFilesMixin, OffPolicyAlgorithm):
             if frame_stack is not None:
                 self.replay_buffer_class = FrameStackReplayBuffer
                 self.replay_buffer_kwargs = {**self.replay_buffer_kwargs, "frame_stack": frame_stack}
+        if self.replay_buffer is None:
+            check_replay_buffer_setup(
+                self.replay_buffer_class,
+                self.replay_buffer_kwargs,
+                self.buffer_size,
+                self.observation_space,
+                self.action_space,
+                self.n_envs,
+                self.optimize_memory_usage,
+            )
         super()._setup_model()
         self.q_net = self.policy.q_net
         self.q_net_target = self.policy.q_net_target
