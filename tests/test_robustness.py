@@ -427,6 +427,26 @@ def test_report_on_an_evaluation_file_with_missing_fields(tmp_path: Path, capsys
     assert not (tmp_path / "report").exists()
 
 
+def test_report_on_a_truncated_evaluation_file(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """Named alone or found in a folder beside a good one, a truncated result file is an error, not skipped."""
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    good = evaluation_file(inputs / "breakout.json")
+    truncated = evaluation_file(inputs / "pong.json", env_id="PongNoFrameskip-v4")
+    truncated.write_text(truncated.read_text()[:150])
+    (inputs / "other.json").write_text("{ not json, and no evaluation either")  # some other file: still skipped
+    for given in ([str(truncated)], [str(inputs)], [str(good), str(truncated)]):
+        assert report_main([*given, "--out", str(tmp_path / "report")]) == 2
+        err = capsys.readouterr().err
+        assert "pong.json is a damaged or truncated evaluation file (150 bytes)" in err and "Found no" not in err
+    assert not (tmp_path / "report").exists()
+    # a named JSON file that is not an evaluation result
+    (inputs / "pong.json").unlink()
+    assert report_main([str(inputs / "other.json"), "--out", str(tmp_path / "report")]) == 2
+    assert "other.json is a damaged or truncated evaluation file" in capsys.readouterr().err
+    assert report_main([str(inputs), "--out", str(tmp_path / "report")]) == 0
+
+
 @pytest.mark.parametrize(
     ("make", "error", "message"),
     [
