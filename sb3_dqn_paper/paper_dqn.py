@@ -235,6 +235,9 @@ class PaperDQN(ModelFilesMixin, OffPolicyAlgorithm):
         # Agent steps since the last target-network update
         self._steps_since_target_update = 0
 
+        # A model being loaded (SB3 builds it with _init_setup_model=False) is not refused for the memory of an empty
+        # buffer it may never fill (evaluation); a checkpoint's buffer is checked by load_checkpoint
+        self._check_buffer_memory = _init_setup_model
         if _init_setup_model:
             self._setup_model()
 
@@ -255,6 +258,7 @@ class PaperDQN(ModelFilesMixin, OffPolicyAlgorithm):
                 self.action_space,
                 self.n_envs,
                 self.optimize_memory_usage,
+                check_memory=getattr(self, "_check_buffer_memory", True),
             )
         super()._setup_model()
         self.q_net = self.policy.q_net
@@ -424,7 +428,7 @@ class PaperDQN(ModelFilesMixin, OffPolicyAlgorithm):
         )
 
     def _excluded_save_params(self) -> list[str]:
-        return [*super()._excluded_save_params(), "q_net", "q_net_target", "loss_fn", "fast_update"]
+        return [*super()._excluded_save_params(), "q_net", "q_net_target", "loss_fn", "fast_update", "_check_buffer_memory"]
 
     def _get_torch_save_params(self) -> tuple[list[str], list[str]]:
         return ["policy", "policy.optimizer"], []

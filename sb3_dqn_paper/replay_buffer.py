@@ -810,6 +810,7 @@ def check_replay_buffer_setup(
     action_space: spaces.Space,
     n_envs: int,
     optimize_memory_usage: bool,
+    check_memory: bool = True,
 ) -> None:
     """
     The checks of a replay buffer, whatever its class, before it is built: its keyword arguments, and the memory it
@@ -823,6 +824,7 @@ def check_replay_buffer_setup(
     :param action_space: The action space
     :param n_envs: Number of envs
     :param optimize_memory_usage: SB3's option
+    :param check_memory: Check the memory (``False`` for a model being loaded, whose empty buffer may never be filled)
     :raises InvalidArgumentError: for a keyword argument that the algorithm sets itself, or that the class does not take
         (e.g. ``compression``, an option of :class:`FrameStackReplayBuffer`, when ``optimize_memory_usage=True`` selects
         SB3's buffer)
@@ -849,8 +851,8 @@ def check_replay_buffer_setup(
             raise InvalidArgumentError(
                 f"replay_buffer_kwargs {unknown} are not arguments of the replay buffer {buffer_class.__name__}.{hint}"
             )
-    if issubclass(buffer_class, FrameStackReplayBuffer):
-        return  # checked by FrameStackReplayBuffer.allocate, with its own layout
+    if not check_memory or issubclass(buffer_class, FrameStackReplayBuffer):
+        return  # a FrameStackReplayBuffer checks when it allocates, with its own layout
     n_bytes = sb3_buffer_bytes(buffer_size, observation_space, action_space, n_envs, optimize_memory_usage)
     check_memory_available(
         n_bytes,

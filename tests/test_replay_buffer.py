@@ -498,6 +498,15 @@ def test_sb3_s_buffers_get_the_same_memory_check(one_gib_available: int, kwargs:
     assert sum(getattr(buffer, array).nbytes for array in arrays) == 10**5 * per_transition
 
 
+def test_loading_a_model_to_evaluate_it_is_not_refused_for_its_empty_buffer(one_gib_available: int, tmp_path) -> None:
+    """SB3's load builds an empty buffer that evaluation never fills (np.zeros takes no memory until written)."""
+    PaperDQN("MlpPolicy", "CartPole-v1", buffer_size=100, device="cpu").save(tmp_path / "model.zip")
+    model = PaperDQN.load(tmp_path / "model.zip", device="cpu", custom_objects={"buffer_size": 3 * 10**7})
+    buffer = model.replay_buffer
+    arrays = ("observations", "next_observations", "actions", "rewards", "dones", "timeouts")
+    assert sum(getattr(buffer, array).nbytes for array in arrays) == 3 * 10**7 * 52 > one_gib_available
+
+
 def test_frame_stack_options_with_sb3_s_buffer_are_named() -> None:
     """optimize_memory_usage=True selects SB3's buffer: its TypeErrors become named errors."""
     with pytest.raises(InvalidArgumentError, match=r"\['compression'\] are not arguments of the replay buffer ReplayBuffer"):
