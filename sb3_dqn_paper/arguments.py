@@ -128,7 +128,67 @@ def check_env_spaces(policy: str | type[BasePolicy], env: GymEnv, policy_kwargs:
             f"policy_kwargs=dict(normalize_images=False)), got {env.observation_space}. "
             "Use 'MlpPolicy' for vector observations."
         )
+    _check_image_size(policy, env.observation_space, policy_kwargs)
     _check_frame_stack_axis(env)
+
+
+#: Convolutions, as (kernel size, stride), of the features extractors whose smallest input is checked.
+_CONVOLUTIONS = {"PaperCNN": ((8, 4), (4, 2)), "NatureCNN": ((8, 4), (4, 2), (3, 1))}
+
+
+def smallest_image_side(convolutions: tuple[tuple[int, int], ...]) -> int:
+    """
+    The smallest image height (or width) that unpadded convolutions leave at least one pixel of.
+
+    :param convolutions: (kernel size, stride) of each layer, in order
+    :return: The side in pixels (20 for the paper's network, 36 for SB3's ``NatureCNN``)
+    """
+    side = 1
+    for kernel, stride in reversed(convolutions):
+        side = (side - 1) * stride + kernel
+    return side
+
+
+def _check_image_size(policy: str | type[BasePolicy], observation_space: spaces.Space, policy_kwargs: Any) -> None:
+    """
+    Refuse images smaller than the convolutions of the features extractor need, before the network is built (torch
+    would raise a ``RuntimeError`` from inside it). Custom features extractors are not checked.
+    """
+    from stable_baselines3.common.preprocessing import is_image_space_channels_first
+    from stable_baselines3.common.torch_layers import CombinedExtractor, NatureCNN
+
+    from sb3_dqn_paper.policies import PaperCNN
+
+    kwargs = policy_kwargs if isinstance(policy_kwargs, dict) else {}
+    normalized = not kwargs.get("normalize_images", True)
+    extractor = kwargs.get("features_extractor_class")
+    if isinstance(observation_space, spaces.Dict):
+        if extractor not in (None, CombinedExtractor):
+            return
+        name = "SB3's CombinedExtractor (a NatureCNN for each image)"
+        convolutions = _CONVOLUTIONS["NatureCNN"]
+        images = {
+            f"the observation {key!r}": space
+            for key, space in observation_space.spaces.items()
+            if is_image_space(space, normalized_image=normalized)
+        }
+    else:
+        wants_cnn = policy == "CnnPolicy" or (isinstance(policy, type) and issubclass(policy, CnnPolicy))
+        extractor = extractor or (PaperCNN if wants_cnn else None)
+        if not (isinstance(extractor, type) and issubclass(extractor, (PaperCNN, NatureCNN))):
+            return
+        name = "the paper's network (PaperCNN)" if issubclass(extractor, PaperCNN) else "SB3's NatureCNN"
+        convolutions = _CONVOLUTIONS["PaperCNN" if issubclass(extractor, PaperCNN) else "NatureCNN"]
+        images = {"the observations": observation_space} if len(observation_space.shape or ()) == 3 else {}
+    smallest = smallest_image_side(convolutions)
+    for where, space in images.items():
+        height, width = space.shape[1:] if is_image_space_channels_first(space) else space.shape[:2]
+        if min(height, width) < smallest:
+            raise UnsupportedObservationError(
+                f"{where} are images of {height}x{width} pixels ({space}), too small for {name}: its convolutions "
+                f"need at least {smallest}x{smallest}. Use larger frames (84x84 in the paper), MlpPolicy, or a "
+                "features_extractor_class of your own in policy_kwargs."
+            )
 
 
 def _is_whole_number(value: Any) -> bool:

@@ -75,6 +75,60 @@ def test_learn_refuses_a_step_count_that_is_not_a_whole_number(total_timesteps: 
     assert model.num_timesteps == 0
 
 
+class _ImageEnv(gym.Env):
+    """An env whose observations are random samples of ``space``."""
+
+    def __init__(self, space: gym.Space) -> None:
+        self.observation_space, self.action_space = space, gym.spaces.Discrete(3)
+
+    def reset(self, seed: int | None = None, options: dict | None = None) -> tuple:
+        return self.observation_space.sample(), {}
+
+    def step(self, action: int) -> tuple:
+        return self.observation_space.sample(), 0.0, False, False, {}
+
+
+@pytest.mark.parametrize(
+    ("policy", "space", "message"),
+    [
+        (
+            "CnnPolicy",
+            gym.spaces.Box(0, 255, (8, 8, 1), np.uint8),
+            r"8x8 pixels .*\(PaperCNN\): its convolutions need at least 20x20",
+        ),
+        ("CnnPolicy", gym.spaces.Box(0, 255, (19, 40, 1), np.uint8), r"images of 19x40 pixels .* at least 20x20"),
+        (
+            "MultiInputPolicy",
+            gym.spaces.Dict({"image": gym.spaces.Box(0, 255, (16, 16, 1), np.uint8), "v": gym.spaces.Box(-1, 1, (3,))}),
+            r"the observation 'image' are images of 16x16 pixels .* CombinedExtractor .* at least 36x36",
+        ),
+    ],
+    ids=["8x8", "19x40", "dict16x16"],
+)
+def test_images_too_small_for_the_network_are_refused_before_it_is_built(
+    policy: str, space: gym.Space, message: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sb3_dqn_paper.errors import UnsupportedObservationError
+    from sb3_dqn_paper.policies import PaperDQNPolicy
+
+    def no_network(*args, **kwargs):
+        raise AssertionError("the network was built before the observations were checked")
+
+    monkeypatch.setattr(PaperDQNPolicy, "__init__", no_network)
+    with pytest.raises(UnsupportedObservationError, match=message):
+        PaperDQN(policy, _ImageEnv(space), buffer_size=100, device="cpu")
+
+
+def test_the_smallest_images_the_networks_take_are_accepted() -> None:
+    for policy, space in [
+        ("CnnPolicy", gym.spaces.Box(0, 255, (20, 20, 1), np.uint8)),
+        ("MultiInputPolicy", gym.spaces.Dict({"image": gym.spaces.Box(0, 255, (36, 36, 1), np.uint8)})),
+    ]:
+        model = PaperDQN(policy, _ImageEnv(space), buffer_size=100, device="cpu")
+        obs = model.env.reset()
+        assert model.predict(obs, deterministic=True)[0].shape == (1,)
+
+
 def test_unknown_env_id() -> None:
     with pytest.raises(ValueError, match="Unknown environment id 'NoSuchGameNoFrameskip-v4'"):
         make_paper_atari_env("NoSuchGameNoFrameskip-v4")
