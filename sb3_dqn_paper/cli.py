@@ -53,6 +53,11 @@ commands:
   bench {{{",".join(BENCHMARKS)}}}
 """
 
+BENCH_USAGE = f"""usage: sb3-dqn-paper bench {{{",".join(BENCHMARKS)}}} [ARGS...]
+
+The benchmarks of sb3-dqn-paper (docs/benchmarks.md); `sb3-dqn-paper bench NAME --help` shows each one's arguments.
+"""
+
 
 def _resolve(argv: list[str]) -> tuple[str, list[str]] | None:
     """The module and the arguments for it, or ``None`` for an unknown or missing command."""
@@ -77,6 +82,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if arguments in ([], ["-h"], ["--help"]):
         print(USAGE, end="")
         return 0 if arguments else 2
+    if arguments in (["bench"], ["bench", "-h"], ["bench", "--help"]):
+        print(BENCH_USAGE, end="")
+        return 0 if len(arguments) == 2 else 2
     resolved = _resolve(arguments)
     if resolved is None:
         print(USAGE, end="", file=sys.stderr)

@@ -59,6 +59,14 @@ def test_unknown_command_and_help() -> None:
     assert result.returncode == 2 and "unknown command 'nosuch'" in result.stderr
 
 
+def test_bench_help_lists_the_benchmarks(capsys: pytest.CaptureFixture) -> None:
+    for args, status in ((["bench", "--help"], 0), (["bench", "-h"], 0), (["bench"], 2)):
+        assert cli.main(args) == status
+        out, err = capsys.readouterr()
+        assert out.startswith("usage: sb3-dqn-paper bench {speed,memory,timed_train,update_variants,peak}")
+        assert "unknown command" not in out + err
+
+
 def test_console_script_entry_point_is_importable() -> None:
     tomllib = pytest.importorskip("tomllib")
     scripts = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
