@@ -362,11 +362,7 @@ class PaperDQN(ModelFilesMixin, OffPolicyAlgorithm):
             loss.backward()
             loss_value = self.fast_update.finish_loss_read()
             if not math.isfinite(loss_value):
-                raise NonFiniteLossError(
-                    f"PaperDQN: the loss became {loss_value} at update {self._n_updates + step + 1} "
-                    f"(agent step {self.num_timesteps}); the weights were not updated. "
-                    "Lower the learning rate, enable max_grad_norm or loss='huber', or check the rewards."
-                )
+                raise NonFiniteLossError(non_finite_loss_message(loss_value, self._n_updates + step + 1, self, replay_data))
             if self.max_grad_norm is not None:
                 th.nn.utils.clip_grad_norm_(self.policy.parameters(), self.max_grad_norm)
             optimizer.step()
@@ -432,6 +428,30 @@ class PaperDQN(ModelFilesMixin, OffPolicyAlgorithm):
 
     def _get_torch_save_params(self) -> tuple[list[str], list[str]]:
         return ["policy", "policy.optimizer"], []
+
+
+def non_finite_loss_message(loss_value: float, update: int, model: PaperDQN, replay_data: ReplayBufferSamples) -> str:
+    """
+    The message of the :class:`~sb3_dqn_paper.errors.NonFiniteLossError` of a minibatch, with the advice that fits
+    its cause: non-finite rewards or observations come from the env, not from the learning rate.
+
+    :param loss_value: The loss
+    :param update: The number of the update that was refused
+    :param model: The model
+    :param replay_data: The minibatch
+    :return: The message
+    """
+    start = (
+        f"PaperDQN: the loss became {loss_value} at update {update} (agent step {model.num_timesteps}); "
+        "the weights were not updated. "
+    )
+    if not th.isfinite(replay_data.rewards).all():
+        return start + "The minibatch holds non-finite rewards: check the env's rewards (the learning rate is not the cause)."
+    observations = [replay_data.observations, replay_data.next_observations]
+    tensors = [part for item in observations for part in (item.values() if isinstance(item, dict) else [item])]
+    if any(tensor.is_floating_point() and not th.isfinite(tensor).all() for tensor in tensors):
+        return start + "The minibatch holds non-finite observations: check the env's observations."
+    return start + "Lower the learning rate, enable max_grad_norm or loss='huber', or check the rewards."
 
 
 #: Private helpers that moved out of this module, by name: (module, new name). Importing them from here warns.

@@ -167,9 +167,21 @@ def test_non_finite_loss_stops_before_the_weights_change() -> None:
     before = [p.detach().clone() for p in model.q_net.parameters()]
     with th.no_grad():
         model.replay_buffer.rewards[:] = np.nan
-    with pytest.raises(NonFiniteLossError, match=r"loss became nan at update \d+"):
+    with pytest.raises(NonFiniteLossError, match=r"loss became nan at update \d+") as error:
         model.learn(10, reset_num_timesteps=False)
     assert all(th.equal(a, b) for a, b in zip(before, model.q_net.parameters(), strict=True))
+    # the advice fits the cause: the rewards, not the learning rate
+    assert "non-finite rewards: check the env's rewards" in str(error.value)
+    assert "Lower the learning rate" not in str(error.value)
+
+
+def test_a_diverging_network_is_advised_a_lower_learning_rate() -> None:
+    model = PaperDQN("MlpPolicy", "CartPole-v1", buffer_size=500, learning_starts=50, seed=0, device="cpu")
+    model.learn(60)
+    with th.no_grad():
+        model.q_net.q_net[-1].weight.fill_(1e38)  # Q-values overflow to inf with finite rewards and observations
+    with pytest.raises(NonFiniteLossError, match=r"loss became (nan|inf) .* Lower the learning rate"):
+        model.learn(10, reset_num_timesteps=False)
 
 
 def test_load_with_a_mismatched_env_raises_sb3_s_space_error(tmp_path) -> None:
