@@ -595,6 +595,10 @@ def _draw_panel(
         if with_dqn:
             axes.axhline(game.dqn, color="tab:red", linestyle="--", linewidth=1.5, label=f"paper DQN average ({game.dqn:g})")
         axes.axhline(game.random, color="tab:gray", linestyle=":", linewidth=1.5, label=f"paper Random ({game.random:g})")
+    budget = _budget(runs, evaluations)
+    if budget > 0:
+        # the run sets the x-range, not a reference that goes further (Dopamine's first iteration is 250k steps long)
+        axes.set_xlim(0, 1.05 * budget)
     axes.set_xlabel("agent steps")
     axes.set_ylabel("score per game (unclipped)")
     axes.xaxis.set_major_formatter(EngFormatter(sep=""))
