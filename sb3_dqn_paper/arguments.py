@@ -41,6 +41,7 @@ def check_paper_dqn_arguments(
     td_forward: str = "auto",
     precision: str = "fp32",
     stats_window_size: int = 100,
+    seed: int | None = None,
 ) -> None:
     """
     Refuse impossible settings of :class:`~sb3_dqn_paper.paper_dqn.PaperDQN` before any env, buffer or network is
@@ -70,8 +71,7 @@ def check_paper_dqn_arguments(
             "target_update_interval must be positive or None (no target network), and a whole number of agent steps, "
             f"got {target_update_interval!r}"
         )
-    if isinstance(stats_window_size, bool) or not isinstance(stats_window_size, (int, np.integer)) or stats_window_size < 1:
-        raise InvalidArgumentError(f"stats_window_size must be a positive integer (episodes), got {stats_window_size!r}")
+    _check_seed_and_window(seed, stats_window_size)
     if not 0.0 <= tau <= 1.0:
         # tau=0 (a target network that keeps its initial weights) is allowed, as in SB3's DQN
         raise InvalidArgumentError(f"tau must be in [0, 1], got {tau}")
@@ -94,6 +94,14 @@ def check_paper_dqn_arguments(
     _check_net_arch(policy_kwargs)
     _check_td_forward(td_forward, target_update_interval)
     check_precision_name(precision)
+
+
+def _check_seed_and_window(seed: Any, stats_window_size: Any) -> None:
+    """Refuse a seed NumPy cannot take (SB3 seeds its global generator) and a logging window that is no count."""
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2**32):
+        raise InvalidArgumentError(f"seed must be None or a whole number in [0, 2**32), got {seed!r}")
+    if isinstance(stats_window_size, bool) or not isinstance(stats_window_size, (int, np.integer)) or stats_window_size < 1:
+        raise InvalidArgumentError(f"stats_window_size must be a positive integer (episodes), got {stats_window_size!r}")
 
 
 def _check_td_forward(td_forward: str, target_update_interval: int | None) -> None:

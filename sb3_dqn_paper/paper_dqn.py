@@ -182,6 +182,7 @@ class PaperDQN(ModelFilesMixin, OffPolicyAlgorithm):
             td_forward=td_forward,
             precision=precision,
             stats_window_size=stats_window_size,
+            seed=seed,
         )
         if isinstance(env, str):
             env = make_env_from_id(env, verbose)

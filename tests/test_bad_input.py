@@ -49,6 +49,10 @@ def test_cnn_policy_on_vector_observations() -> None:
         ({"target_update_interval": float("inf")}, "target_update_interval .* got inf"),
         ({"stats_window_size": 0}, "stats_window_size must be a positive integer"),
         ({"stats_window_size": 2.5}, "stats_window_size must be a positive integer"),
+        ({"seed": 2.5}, r"seed must be None or a whole number in \[0, 2\*\*32\), got 2.5"),
+        ({"seed": float("nan")}, "seed must be None or a whole number"),
+        ({"seed": -1}, "seed must be None or a whole number"),
+        ({"seed": 2**32}, "seed must be None or a whole number"),
         ({"max_grad_norm": 0.0}, "max_grad_norm must be positive"),
     ],
 )
