@@ -40,6 +40,8 @@ def check_paper_dqn_arguments(
     policy_kwargs: dict[str, Any] | None = None,
     td_forward: str = "auto",
     precision: str = "fp32",
+    stats_window_size: int = 100,
+    seed: int | None = None,
 ) -> None:
     """
     Refuse impossible settings of :class:`~sb3_dqn_paper.paper_dqn.PaperDQN` before any env, buffer or network is
@@ -63,10 +65,13 @@ def check_paper_dqn_arguments(
         raise InvalidArgumentError(f"learning_starts must be >= 0, got {learning_starts}")
     if not 0.0 <= gamma <= 1.0:
         raise InvalidArgumentError(f"gamma must be in [0, 1], got {gamma}")
-    if target_update_interval is not None and target_update_interval <= 0:
+    if target_update_interval is not None and not (_is_whole_number(target_update_interval) and target_update_interval >= 1):
+        # nan passes a "<= 0" test (the target network would never be synced), and 2.5 is no number of agent steps
         raise InvalidArgumentError(
-            f"target_update_interval must be positive or None (no target network), got {target_update_interval}"
+            "target_update_interval must be positive or None (no target network), and a whole number of agent steps, "
+            f"got {target_update_interval!r}"
         )
+    _check_seed_and_window(seed, stats_window_size)
     if not 0.0 <= tau <= 1.0:
         # tau=0 (a target network that keeps its initial weights) is allowed, as in SB3's DQN
         raise InvalidArgumentError(f"tau must be in [0, 1], got {tau}")
@@ -89,6 +94,14 @@ def check_paper_dqn_arguments(
     _check_net_arch(policy_kwargs)
     _check_td_forward(td_forward, target_update_interval)
     check_precision_name(precision)
+
+
+def _check_seed_and_window(seed: Any, stats_window_size: Any) -> None:
+    """Refuse a seed NumPy cannot take (SB3 seeds its global generator) and a logging window that is no count."""
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2**32):
+        raise InvalidArgumentError(f"seed must be None or a whole number in [0, 2**32), got {seed!r}")
+    if isinstance(stats_window_size, bool) or not isinstance(stats_window_size, (int, np.integer)) or stats_window_size < 1:
+        raise InvalidArgumentError(f"stats_window_size must be a positive integer (episodes), got {stats_window_size!r}")
 
 
 def _check_td_forward(td_forward: str, target_update_interval: int | None) -> None:
@@ -123,7 +136,67 @@ def check_env_spaces(policy: str | type[BasePolicy], env: GymEnv, policy_kwargs:
             f"policy_kwargs=dict(normalize_images=False)), got {env.observation_space}. "
             "Use 'MlpPolicy' for vector observations."
         )
+    _check_image_size(policy, env.observation_space, policy_kwargs)
     _check_frame_stack_axis(env)
+
+
+#: Convolutions, as (kernel size, stride), of the features extractors whose smallest input is checked.
+_CONVOLUTIONS = {"PaperCNN": ((8, 4), (4, 2)), "NatureCNN": ((8, 4), (4, 2), (3, 1))}
+
+
+def smallest_image_side(convolutions: tuple[tuple[int, int], ...]) -> int:
+    """
+    The smallest image height (or width) that unpadded convolutions leave at least one pixel of.
+
+    :param convolutions: (kernel size, stride) of each layer, in order
+    :return: The side in pixels (20 for the paper's network, 36 for SB3's ``NatureCNN``)
+    """
+    side = 1
+    for kernel, stride in reversed(convolutions):
+        side = (side - 1) * stride + kernel
+    return side
+
+
+def _check_image_size(policy: str | type[BasePolicy], observation_space: spaces.Space, policy_kwargs: Any) -> None:
+    """
+    Refuse images smaller than the convolutions of the features extractor need, before the network is built (torch
+    would raise a ``RuntimeError`` from inside it). Custom features extractors are not checked.
+    """
+    from stable_baselines3.common.preprocessing import is_image_space_channels_first
+    from stable_baselines3.common.torch_layers import CombinedExtractor, NatureCNN
+
+    from sb3_dqn_paper.policies import PaperCNN
+
+    kwargs = policy_kwargs if isinstance(policy_kwargs, dict) else {}
+    normalized = not kwargs.get("normalize_images", True)
+    extractor = kwargs.get("features_extractor_class")
+    if isinstance(observation_space, spaces.Dict):
+        if extractor not in (None, CombinedExtractor):
+            return
+        name = "SB3's CombinedExtractor (a NatureCNN for each image)"
+        convolutions = _CONVOLUTIONS["NatureCNN"]
+        images = {
+            f"the observation {key!r}": space
+            for key, space in observation_space.spaces.items()
+            if is_image_space(space, normalized_image=normalized)
+        }
+    else:
+        wants_cnn = policy == "CnnPolicy" or (isinstance(policy, type) and issubclass(policy, CnnPolicy))
+        extractor = extractor or (PaperCNN if wants_cnn else None)
+        if not (isinstance(extractor, type) and issubclass(extractor, (PaperCNN, NatureCNN))):
+            return
+        name = "the paper's network (PaperCNN)" if issubclass(extractor, PaperCNN) else "SB3's NatureCNN"
+        convolutions = _CONVOLUTIONS["PaperCNN" if issubclass(extractor, PaperCNN) else "NatureCNN"]
+        images = {"the observations": observation_space} if len(observation_space.shape or ()) == 3 else {}
+    smallest = smallest_image_side(convolutions)
+    for where, space in images.items():
+        height, width = space.shape[1:] if is_image_space_channels_first(space) else space.shape[:2]
+        if min(height, width) < smallest:
+            raise UnsupportedObservationError(
+                f"{where} are images of {height}x{width} pixels ({space}), too small for {name}: its convolutions "
+                f"need at least {smallest}x{smallest}. Use larger frames (84x84 in the paper), MlpPolicy, or a "
+                "features_extractor_class of your own in policy_kwargs."
+            )
 
 
 def _is_whole_number(value: Any) -> bool:
@@ -184,6 +257,43 @@ def check_learning_rate(learning_rate: Any) -> None:
         raise InvalidArgumentError(
             f"learning_rate must be positive and finite, got {learning_rate}: with it the run would learn nothing"
         )
+
+
+def check_scheduled_learning_rate(value: Any, progress_remaining: float, n_updates: int, num_timesteps: int) -> None:
+    """
+    Refuse the value a learning-rate schedule gives at an update, before the optimizer uses it.
+
+    :func:`check_learning_rate` reads a schedule at a few points only; this is called with the value actually applied,
+    at every call of ``train``.
+
+    :param value: The schedule's value now
+    :param progress_remaining: The progress at which it was read (1 = start, 0 = end)
+    :param n_updates: Updates made so far (the weights are those after this many)
+    :param num_timesteps: Agent steps taken so far
+    :raises InvalidArgumentError: for a value that is not a finite number >= 0
+    """
+    try:
+        rate = float(value)
+    except (TypeError, ValueError):
+        rate = math.nan
+    if not (math.isfinite(rate) and rate >= 0):
+        raise InvalidArgumentError(
+            f"the learning_rate schedule gives {value!r} at progress_remaining={progress_remaining:.6g} (agent step "
+            f"{num_timesteps}): a learning rate must be a finite number >= 0. Training stopped before the optimizer used "
+            f"it: the weights are those of update {n_updates}, unchanged by it"
+        )
+
+
+def check_total_timesteps(total_timesteps: Any) -> None:
+    """
+    Refuse a ``learn(total_timesteps)`` that is not a whole number >= 0: with ``nan`` SB3 would return at once
+    without a word, with ``2.5`` it would run 3 steps.
+
+    :param total_timesteps: The agent steps asked of ``learn``
+    :raises InvalidArgumentError: naming the value
+    """
+    if not (_is_whole_number(total_timesteps) and total_timesteps >= 0):
+        raise InvalidArgumentError(f"total_timesteps must be a whole number of agent steps >= 0, got {total_timesteps!r}")
 
 
 def _check_train_freq(train_freq: Any, gradient_steps: Any) -> None:

@@ -11,11 +11,21 @@ A process killed with SIGKILL (or a power cut) cannot remove its temporary file.
 exclusive ``flock`` on it, which the kernel releases when the process dies; :func:`remove_stale_temporary_files`
 (called by every :func:`atomic_write` and by ``load_checkpoint``) removes the temporary files of a folder whose
 lock it can take, i.e. those no living writer holds. Where ``fcntl`` is missing (Windows) they are left alone.
+
+Folders (an exported agent) are written the same way by :func:`atomic_folder`: into a locked hidden staging folder
+beside the destination, which then takes the destination's place. An existing destination is swapped with the new
+folder in one atomic ``renameat2(RENAME_EXCHANGE)`` (Linux), so there is no moment without a complete folder at the
+destination; where the call or the file system lacks it, two renames are made and an interruption between them is
+repaired by the next :func:`atomic_folder` on that destination (:func:`recover_folder_replace`).
 """
 
 import contextlib
+import ctypes
+import errno
 import os
 import pathlib
+import secrets
+import shutil
 import tempfile
 import warnings
 from collections.abc import Iterator, Mapping
@@ -26,7 +36,7 @@ try:
 except ImportError:  # Windows: no flock, stale temporary files are not removed
     fcntl = None  # type: ignore[assignment]
 
-from sb3_dqn_paper.errors import SaveError
+from sb3_dqn_paper.errors import OutputExistsError, SaveError
 
 #: Marker in the names of temporary files, so that a leftover one (after a power cut) is recognisable.
 TEMP_MARKER = ".partial-"
@@ -245,3 +255,189 @@ def atomic_write_files(contents: Mapping[str | os.PathLike, bytes]) -> None:
             os.close(lock_fd)
     for folder in {path.parent for _, path in staged}:
         _fsync_folder(folder)
+
+
+#: Marker in the name of the hidden folder that :func:`atomic_folder` writes into.
+STAGING_FOLDER_MARKER = ".staging-"
+#: Marker in the name under which the previous folder waits while two renames replace it (no ``RENAME_EXCHANGE``).
+PREVIOUS_FOLDER_MARKER = ".previous-"
+#: ``renameat2`` flag that swaps two paths atomically (Linux >= 3.15).
+_RENAME_EXCHANGE = 2
+_AT_FDCWD = -100
+
+
+def exchange_paths(first: str | os.PathLike, second: str | os.PathLike) -> bool:
+    """
+    Swap two existing paths in one atomic step (``renameat2(..., RENAME_EXCHANGE)``, Linux).
+
+    :param first: A file or folder
+    :param second: Another one, on the same file system
+    :return: ``True`` when they were swapped; ``False`` where the C library or the file system cannot swap (then
+        nothing was changed)
+    :raises OSError: for any other failure (nothing was changed)
+    """
+    try:
+        renameat2 = ctypes.CDLL(None, use_errno=True).renameat2
+    except (AttributeError, OSError):
+        return False
+    result = renameat2(_AT_FDCWD, os.fsencode(first), _AT_FDCWD, os.fsencode(second), _RENAME_EXCHANGE)
+    if result == 0:
+        return True
+    code = ctypes.get_errno()
+    if code in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):
+        return False
+    raise OSError(code, f"cannot swap {first} and {second}: {os.strerror(code)}")
+
+
+def _lock_folder(path: pathlib.Path) -> int | None:
+    """
+    Take an exclusive ``flock`` on a folder, held until the returned descriptor is closed (or the process dies).
+
+    :param path: The folder
+    :return: The open descriptor; ``None`` where there are no locks (no ``fcntl``, or a file system without them)
+    :raises BlockingIOError: when another process holds the lock
+    """
+    if fcntl is None:
+        return None
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise
+    except OSError:
+        os.close(fd)
+        return None
+    return fd
+
+
+def recover_folder_replace(destination: str | os.PathLike) -> None:
+    """
+    Repair what an interrupted :func:`atomic_folder` left beside ``destination`` (a SIGKILL, a power cut), with a
+    warning each: a staging folder no living process holds is removed; a previous folder waiting between two renames
+    is put back when ``destination`` is missing, else removed. Folders a living process holds are left alone, and
+    nothing is done where locks are not available (Windows).
+
+    :param destination: The folder :func:`atomic_folder` writes
+    """
+    destination = pathlib.Path(destination)
+    if fcntl is None:
+        return
+    try:
+        entries = list(destination.parent.iterdir())
+    except OSError:
+        return
+    stem = f".{destination.name}"
+    for entry in entries:
+        rest = entry.name[len(stem) :] if entry.name.startswith(stem) else ""
+        previous = rest.startswith(PREVIOUS_FOLDER_MARKER)
+        if not (previous or rest.startswith(STAGING_FOLDER_MARKER)) or not entry.is_dir() or entry.is_symlink():
+            continue
+        try:
+            lock = _lock_folder(entry)
+        except OSError:
+            continue  # a living process holds it, or it is gone
+        try:
+            if previous and not os.path.lexists(destination):
+                os.rename(entry, destination)
+                warnings.warn(
+                    f"put {destination} back from {entry.name}, left by a replace that was interrupted", stacklevel=2
+                )
+            else:
+                shutil.rmtree(entry)
+                warnings.warn(f"removed {entry}, left by a folder write that was interrupted", stacklevel=2)
+        except OSError:
+            pass
+        finally:
+            if lock is not None:
+                os.close(lock)
+
+
+def _fsync_tree(folder: pathlib.Path) -> None:
+    """``fsync`` every file and folder under ``folder``, so that its content is on disk before it is renamed."""
+    for root, _, files in os.walk(folder):
+        for name in files:
+            fd = os.open(os.path.join(root, name), os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        _fsync_folder(pathlib.Path(root))
+
+
+def _replace_folder(staging: pathlib.Path, destination: pathlib.Path) -> None:
+    """
+    Put the complete folder ``staging`` in the place of the existing folder ``destination``.
+
+    One atomic swap where the system has it (the previous folder then lies at ``staging`` and is removed); otherwise
+    two renames, the previous folder kept locked under a :data:`PREVIOUS_FOLDER_MARKER` name in between and put back
+    if the second rename fails.
+    """
+    if exchange_paths(staging, destination):
+        shutil.rmtree(staging, ignore_errors=True)
+        return
+    previous = destination.parent / f".{destination.name}{PREVIOUS_FOLDER_MARKER}{secrets.token_hex(4)}"
+    lock = _lock_folder(destination)
+    try:
+        os.rename(destination, previous)
+        try:
+            os.rename(staging, destination)
+        except BaseException:
+            os.rename(previous, destination)
+            raise
+    finally:
+        if lock is not None:
+            os.close(lock)
+    shutil.rmtree(previous, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def atomic_folder(destination: str | os.PathLike, overwrite: bool = False) -> Iterator[pathlib.Path]:
+    """
+    Write a folder so that ``destination`` is either what it was or the complete new folder, never a partial one or
+    none: ``with atomic_folder("agents/x") as staging: ...`` writes into ``staging``, which then takes its place.
+
+    The staging folder is hidden, beside ``destination``, with the usual permissions (not ``mkdtemp``'s 0700), and
+    locked while it is written; the leftovers of an interrupted write are repaired first (:func:`recover_folder_replace`).
+
+    :param destination: The folder to write
+    :param overwrite: Replace an existing ``destination`` (otherwise it is refused and left as it is)
+    :return: A context manager giving the staging folder
+    :raises OutputExistsError: if ``destination`` exists and ``overwrite`` is false (checked before and after)
+    :raises SaveError: if the folder cannot be written or put in place (e.g. the disk is full); ``destination`` is
+        then as it was and the staging folder is removed
+    """
+    destination = pathlib.Path(destination)
+    try:
+        destination.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise SaveError(error.errno, f"cannot create the folder of {destination}: {error.strerror or error}") from error
+    recover_folder_replace(destination)
+    if os.path.lexists(destination) and not overwrite:
+        raise OutputExistsError(f"{destination} already exists: pass --overwrite to replace it")
+    try:
+        staging = pathlib.Path(tempfile.mkdtemp(prefix=f".{destination.name}{STAGING_FOLDER_MARKER}", dir=destination.parent))
+    except OSError as error:
+        raise SaveError(error.errno, f"cannot create a folder beside {destination}: {error.strerror or error}") from error
+    lock = _lock_folder(staging)
+    try:
+        os.chmod(staging, 0o777 & ~_UMASK)
+        yield staging
+        _fsync_tree(staging)
+        if os.path.lexists(destination):
+            if not overwrite:
+                raise OutputExistsError(f"{destination} was created while it was being written; nothing was replaced")
+            _replace_folder(staging, destination)
+        else:
+            os.rename(staging, destination)
+        _fsync_folder(destination.parent)
+    except BaseException as error:
+        shutil.rmtree(staging, ignore_errors=True)
+        if isinstance(error, OSError) and not isinstance(error, (SaveError, OutputExistsError)):
+            raise SaveError(
+                error.errno, f"could not write {destination}: {error.strerror or error}. What was there is untouched"
+            ) from error
+        raise
+    finally:
+        if lock is not None:
+            os.close(lock)

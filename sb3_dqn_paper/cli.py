@@ -19,9 +19,13 @@ Installed as a console script (``[project.scripts]`` in ``pyproject.toml``); ``p
 same without the installed script. Each module is imported only when its command runs.
 """
 
+import argparse
+import contextlib
 import importlib
+import re
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from typing import Any
 
 #: Command -> module whose ``main(argv)`` runs it.
 COMMANDS = {
@@ -53,6 +57,11 @@ commands:
   bench {{{",".join(BENCHMARKS)}}}
 """
 
+BENCH_USAGE = f"""usage: sb3-dqn-paper bench {{{",".join(BENCHMARKS)}}} [ARGS...]
+
+The benchmarks of sb3-dqn-paper (docs/benchmarks.md); `sb3-dqn-paper bench NAME --help` shows each one's arguments.
+"""
+
 
 def _resolve(argv: list[str]) -> tuple[str, list[str]] | None:
     """The module and the arguments for it, or ``None`` for an unknown or missing command."""
@@ -66,6 +75,27 @@ def _resolve(argv: list[str]) -> tuple[str, list[str]] | None:
     return None
 
 
+@contextlib.contextmanager
+def _usage_names(command: str) -> Iterator[None]:
+    """
+    While a command runs, its ``argparse`` usage lines name it as it was typed (``sb3-dqn-paper evaluate``), not as
+    ``python -m sb3_dqn_paper.evaluate``, which each module's parser names itself.
+
+    :param command: The command as typed, e.g. ``"evaluate"`` or ``"bench speed"``
+    """
+    original = argparse.ArgumentParser.__init__
+
+    def __init__(self: argparse.ArgumentParser, *args: Any, **kwargs: Any) -> None:
+        original(self, *args, **kwargs)
+        self.prog = re.sub(r"^python -m sb3_dqn_paper(\.\w+)*", f"sb3-dqn-paper {command}", self.prog, count=1)
+
+    argparse.ArgumentParser.__init__ = __init__  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        argparse.ArgumentParser.__init__ = original  # type: ignore[method-assign]
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """
     Run ``sb3-dqn-paper COMMAND ARGS...``.
@@ -77,13 +107,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     if arguments in ([], ["-h"], ["--help"]):
         print(USAGE, end="")
         return 0 if arguments else 2
+    if arguments in (["bench"], ["bench", "-h"], ["bench", "--help"]):
+        print(BENCH_USAGE, end="")
+        return 0 if len(arguments) == 2 else 2
     resolved = _resolve(arguments)
     if resolved is None:
         print(USAGE, end="", file=sys.stderr)
         print(f"sb3-dqn-paper: unknown command {' '.join(arguments[:2])!r}", file=sys.stderr)
         return 2
     module_name, rest = resolved
-    status = importlib.import_module(module_name).main(rest)
+    command = " ".join(arguments[: len(arguments) - len(rest)])
+    module = importlib.import_module(module_name)
+    with _usage_names(command):
+        status = module.main(rest)
     return int(status or 0)
 
 

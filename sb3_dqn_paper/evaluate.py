@@ -46,6 +46,7 @@ from sb3_dqn_paper.errors import (
     OutputExistsError,
     OutputIsAFolderError,
     PaperDQNError,
+    SaveError,
     UnknownEnvironmentError,
 )
 from sb3_dqn_paper.table1 import METHODS, paper_game
@@ -339,6 +340,32 @@ def check_model_matches_env(model: Any, env: Any, env_id: str) -> None:
         )
 
 
+def load_models_for_env(paths: Sequence[str | os.PathLike], env_id: str, seed: int = 0, device: str = "cpu") -> list[Any]:
+    """
+    Load PaperDQN models and check each against the evaluation env of ``env_id`` (:func:`check_model_matches_env`),
+    so that a tool given several models refuses a model of another game before it computes anything.
+
+    :param paths: Model or checkpoint files
+    :param env_id: Gymnasium id of the env the models will be run in
+    :param seed: Seed of the env built for the check
+    :param device: Torch device to load the models on
+    :return: The models, in the order of ``paths``
+    :raises InvalidModelFileError: for a file that is not a PaperDQN save
+    :raises InvalidArgumentError: for a model whose action or observation space is not the env's
+    """
+    models = [load_model(path, device=device) for path in paths]
+    env = make_evaluation_env(env_id, seed)
+    try:
+        for path, model in zip(paths, models, strict=True):
+            try:
+                check_model_matches_env(model, env, env_id)
+            except InvalidArgumentError as error:
+                raise InvalidArgumentError(f"{os.fspath(path)}: {error}") from error
+    finally:
+        env.close()
+    return models
+
+
 def load_model(path: str | os.PathLike, device: str = "auto") -> Any:
     """
     Load a PaperDQN model, checking first that the file is a PaperDQN save.
@@ -522,18 +549,27 @@ def write_json(data: dict[str, Any], path: str, overwrite: bool = False) -> None
 
 def check_output_path(path: str, overwrite: bool) -> None:
     """
-    Refuse to replace an existing file unless asked, and create the parent folder.
+    Refuse to replace an existing file unless asked, and create the parent folder: the output policy of every tool
+    that writes a result file (``evaluate``, ``record``, ``held_out_q``, ``overestimation``), called before the long
+    work so that a bad ``--out`` is refused before anything is computed.
 
     :param path: File that will be written
     :param overwrite: Whether an existing file may be replaced
-    :raises FileExistsError: if the file exists and ``overwrite`` is false
+    :raises OutputIsAFolderError: if ``path`` is a folder
+    :raises OutputExistsError: if the file exists and ``overwrite`` is false
+    :raises SaveError: if its folder cannot be created or written to
     """
     if os.path.isdir(path):
         raise OutputIsAFolderError(f"{path} is a directory; give a file name")
     if os.path.exists(path) and not overwrite:
         raise OutputExistsError(f"{path} already exists; pass --overwrite to replace it")
     parent = os.path.dirname(os.path.abspath(path))
-    os.makedirs(parent, exist_ok=True)
+    try:
+        os.makedirs(parent, exist_ok=True)
+    except OSError as error:
+        raise SaveError(error.errno, f"cannot create the folder of {path}: {error.strerror or error}") from error
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise SaveError(f"cannot write {path}: its folder {parent} is not writable")
 
 
 def check_seed(seed: Any) -> None:

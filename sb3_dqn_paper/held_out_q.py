@@ -24,6 +24,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+from gymnasium import spaces
 
 from sb3_dqn_paper.errors import InvalidArgumentError, PaperDQNError
 
@@ -47,6 +48,12 @@ def collect_held_out_states(env_id: str, n_states: int = DEFAULT_STATES, seed: i
     if n_states < 1:
         raise InvalidArgumentError(f"--states must be at least 1, got {n_states}")
     env = make_evaluation_env(env_id, seed)
+    if not isinstance(env.action_space, spaces.Discrete):
+        env.close()
+        raise InvalidArgumentError(
+            f"{env_id} has the action space {env.action_space}; the held-out states are collected for a DQN, which "
+            "needs a Discrete one"
+        )
     rng = np.random.default_rng(seed)
     try:
         observation = env.reset()
@@ -144,6 +151,7 @@ def make_parser() -> argparse.ArgumentParser:
     parser.add_argument("--states", type=int, default=DEFAULT_STATES, help=f"held-out states (default {DEFAULT_STATES})")
     parser.add_argument("--seed", type=int, default=0, help="seed of the random policy and of the env (default 0)")
     parser.add_argument("--out", help="also write the results as JSON to this file")
+    parser.add_argument("--overwrite", action="store_true", help="replace the --out file if it exists")
     return parser
 
 
@@ -154,7 +162,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     :param argv: Arguments (default: ``sys.argv[1:]``)
     :return: Exit status: 0 on success, 2 on bad input
     """
-    from sb3_dqn_paper.evaluate import check_seed, load_model, write_json
+    from sb3_dqn_paper.evaluate import check_output_path, check_seed, load_models_for_env, write_json
 
     args = make_parser().parse_args(argv)
     try:
@@ -162,10 +170,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         for path in args.models:
             if not os.path.isfile(path):
                 raise InvalidArgumentError(f"{path}: no such model file")
+        if args.out:
+            check_output_path(args.out, args.overwrite)  # refused before anything is computed
+        models = load_models_for_env(args.models, args.env, args.seed)  # every model checked before any state is collected
         states = collect_held_out_states(args.env, args.states, args.seed)
         rows = []
-        for path in args.models:
-            model = load_model(path, device="cpu")
+        for path, model in zip(args.models, models, strict=True):
             value, inactive = held_out_measures(model, states)
             rows.append(
                 dict(
@@ -178,7 +188,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
         result = dict(env_id=args.env, n_states=args.states, seed=args.seed, models=rows)
         if args.out:
-            write_json(result, args.out, overwrite=True)
+            write_json(result, args.out, overwrite=args.overwrite)
     except (PaperDQNError, ValueError, OSError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

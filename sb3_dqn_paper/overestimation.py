@@ -73,19 +73,18 @@ def play_and_compare(
     """
     import torch as th
 
-    from sb3_dqn_paper.evaluate import make_evaluation_env
+    from sb3_dqn_paper.evaluate import check_model_matches_env, make_evaluation_env
 
     if n_steps < 1:
         raise InvalidArgumentError(f"--steps must be at least 1, got {n_steps}")
     if not 0.0 <= epsilon <= 1.0:
         raise InvalidArgumentError(f"--epsilon must be in [0, 1], got {epsilon}")
     env = make_evaluation_env(env_id, seed)
-    if env.observation_space.shape != model.observation_space.shape:
+    try:
+        check_model_matches_env(model, env, env_id)
+    except BaseException:
         env.close()
-        raise InvalidArgumentError(
-            f"{env_id} gives observations of shape {env.observation_space.shape} but the model expects "
-            f"{model.observation_space.shape}"
-        )
+        raise
     rng = np.random.default_rng(seed)
     q_taken, rewards, ends = np.empty(n_steps), np.empty(n_steps), np.zeros(n_steps, dtype=bool)
     model.policy.set_training_mode(False)
@@ -136,6 +135,7 @@ def make_parser() -> argparse.ArgumentParser:
     parser.add_argument("--epsilon", type=float, default=DEFAULT_EPSILON, help="random-action probability (default 0.05)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the env and of the random actions (default 0)")
     parser.add_argument("--out", help="also write the results as JSON to this file")
+    parser.add_argument("--overwrite", action="store_true", help="replace the --out file if it exists")
     return parser
 
 
@@ -146,7 +146,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     :param argv: Command-line arguments (default: ``sys.argv[1:]``)
     :return: Exit status: 0 on success, 2 on bad input
     """
-    from sb3_dqn_paper.paper_dqn import PaperDQN
+    from sb3_dqn_paper.evaluate import check_output_path, check_seed, load_models_for_env, write_json
 
     args = make_parser().parse_args(argv)
     try:
@@ -155,11 +155,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise InvalidArgumentError(f"No such model file: {', '.join(missing)}")
         if args.steps < 1 or not 0.0 <= args.epsilon <= 1.0:
             raise InvalidArgumentError(f"--steps must be >= 1 and --epsilon in [0, 1], got {args.steps}, {args.epsilon}")
+        check_seed(args.seed)
+        if args.out:
+            check_output_path(args.out, args.overwrite)  # refused before anything is computed
+        models = load_models_for_env(args.models, args.env, args.seed)  # every model checked before any is played
         results = []
         print(f"{args.env}: Q(s, a) of the action taken against the discounted clipped return that followed")
         print(f"({args.steps:,} agent steps, epsilon {args.epsilon}, seed {args.seed}; completed episodes only)")
-        for path in args.models:
-            model = PaperDQN.load(path, device="cpu")
+        for path, model in zip(args.models, models, strict=True):
             result = {"model": path, **play_and_compare(model, args.env, args.steps, args.epsilon, args.seed)}
             results.append(result)
             print(
@@ -167,13 +170,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                 f"{result['mean_return']:9.4f}  excess {result['mean_excess']:9.4f}  ({result['steps']:,} steps, "
                 f"{result['episodes']} episodes)  {path}"
             )
-    except PaperDQNError as error:
+        if args.out:
+            write_json({"kind": KIND, "env_id": args.env, "models": results}, args.out, overwrite=args.overwrite)
+    except (PaperDQNError, ValueError, OSError) as error:  # PaperDQNError: every refusal of this package
         print(f"error: {error}", file=sys.stderr)
         return 2
     if args.out:
-        with open(args.out, "w", encoding="utf-8") as file:
-            json.dump({"kind": KIND, "env_id": args.env, "models": results}, file, indent=2)
-            file.write("\n")
         print(json.dumps({"wrote": args.out}))
     return 0
 

@@ -33,7 +33,13 @@ from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback, ReplayB
 from stable_baselines3.common.utils import LinearSchedule, get_parameters_by_name, polyak_update
 from torch.nn import functional as F
 
-from sb3_dqn_paper.arguments import check_env_spaces, check_learning_rate, check_paper_dqn_arguments
+from sb3_dqn_paper.arguments import (
+    check_env_spaces,
+    check_learning_rate,
+    check_paper_dqn_arguments,
+    check_scheduled_learning_rate,
+    check_total_timesteps,
+)
 from sb3_dqn_paper.atari import make_env_from_id
 from sb3_dqn_paper.errors import (
     NonFiniteLossError,
@@ -43,7 +49,7 @@ from sb3_dqn_paper.file_checks import check_model_file, check_replay_buffer
 from sb3_dqn_paper.model_files import ModelFilesMixin
 from sb3_dqn_paper.policies import CnnPolicy, MlpPolicy, MultiInputPolicy, PaperDQNPolicy
 from sb3_dqn_paper.precision import autocast
-from sb3_dqn_paper.replay_buffer import FrameStackReplayBuffer, detect_frame_stack
+from sb3_dqn_paper.replay_buffer import FrameStackReplayBuffer, check_replay_buffer_setup, detect_frame_stack
 from sb3_dqn_paper.rmsprop import DEEPMIND_DECAY, DEEPMIND_LR, CenteredRMSprop, deepmind_eps_for_mean_loss
 
 __all__ = [
@@ -176,6 +182,8 @@ class PaperDQN(ModelFilesMixin, OffPolicyAlgorithm):
             policy_kwargs=policy_kwargs,
             td_forward=td_forward,
             precision=precision,
+            stats_window_size=stats_window_size,
+            seed=seed,
         )
         if isinstance(env, str):
             env = make_env_from_id(env, verbose)
@@ -228,6 +236,9 @@ class PaperDQN(ModelFilesMixin, OffPolicyAlgorithm):
         # Agent steps since the last target-network update
         self._steps_since_target_update = 0
 
+        # A model being loaded (SB3 builds it with _init_setup_model=False) is not refused for the memory of an empty
+        # buffer it may never fill (evaluation); a checkpoint's buffer is checked by load_checkpoint
+        self._check_buffer_memory = _init_setup_model
         if _init_setup_model:
             self._setup_model()
 
@@ -239,6 +250,17 @@ class PaperDQN(ModelFilesMixin, OffPolicyAlgorithm):
             if frame_stack is not None:
                 self.replay_buffer_class = FrameStackReplayBuffer
                 self.replay_buffer_kwargs = {**self.replay_buffer_kwargs, "frame_stack": frame_stack}
+        if self.replay_buffer is None:
+            check_replay_buffer_setup(
+                self.replay_buffer_class,
+                self.replay_buffer_kwargs,
+                self.buffer_size,
+                self.observation_space,
+                self.action_space,
+                self.n_envs,
+                self.optimize_memory_usage,
+                check_memory=getattr(self, "_check_buffer_memory", True),
+            )
         super()._setup_model()
         self.q_net = self.policy.q_net
         self.q_net_target = self.policy.q_net_target
@@ -320,6 +342,12 @@ class PaperDQN(ModelFilesMixin, OffPolicyAlgorithm):
         current_q_values = q_values.gather(1, replay_data.actions.long())
         return self.loss_fn(current_q_values, target_q_values)
 
+    def _update_learning_rate(self, optimizers: list[th.optim.Optimizer] | th.optim.Optimizer) -> None:
+        """SB3's, after checking the value the schedule gives now (``__init__`` reads it at a few points only)."""
+        rate = self.lr_schedule(self._current_progress_remaining)
+        check_scheduled_learning_rate(rate, self._current_progress_remaining, self._n_updates, self.num_timesteps)
+        super()._update_learning_rate(optimizers)
+
     def train(self, gradient_steps: int, batch_size: int = 32) -> None:
         self.policy.set_training_mode(True)
         self._update_learning_rate(self.policy.optimizer)
@@ -335,11 +363,7 @@ class PaperDQN(ModelFilesMixin, OffPolicyAlgorithm):
             loss.backward()
             loss_value = self.fast_update.finish_loss_read()
             if not math.isfinite(loss_value):
-                raise NonFiniteLossError(
-                    f"PaperDQN: the loss became {loss_value} at update {self._n_updates + step + 1} "
-                    f"(agent step {self.num_timesteps}); the weights were not updated. "
-                    "Lower the learning rate, enable max_grad_norm or loss='huber', or check the rewards."
-                )
+                raise NonFiniteLossError(non_finite_loss_message(loss_value, self._n_updates + step + 1, self, replay_data))
             if self.max_grad_norm is not None:
                 th.nn.utils.clip_grad_norm_(self.policy.parameters(), self.max_grad_norm)
             optimizer.step()
@@ -390,6 +414,7 @@ class PaperDQN(ModelFilesMixin, OffPolicyAlgorithm):
         reset_num_timesteps: bool = True,
         progress_bar: bool = False,
     ) -> SelfPaperDQN:
+        check_total_timesteps(total_timesteps)
         return super().learn(
             total_timesteps=total_timesteps,
             callback=callback,
@@ -400,10 +425,34 @@ class PaperDQN(ModelFilesMixin, OffPolicyAlgorithm):
         )
 
     def _excluded_save_params(self) -> list[str]:
-        return [*super()._excluded_save_params(), "q_net", "q_net_target", "loss_fn", "fast_update"]
+        return [*super()._excluded_save_params(), "q_net", "q_net_target", "loss_fn", "fast_update", "_check_buffer_memory"]
 
     def _get_torch_save_params(self) -> tuple[list[str], list[str]]:
         return ["policy", "policy.optimizer"], []
+
+
+def non_finite_loss_message(loss_value: float, update: int, model: PaperDQN, replay_data: ReplayBufferSamples) -> str:
+    """
+    The message of the :class:`~sb3_dqn_paper.errors.NonFiniteLossError` of a minibatch, with the advice that fits
+    its cause: non-finite rewards or observations come from the env, not from the learning rate.
+
+    :param loss_value: The loss
+    :param update: The number of the update that was refused
+    :param model: The model
+    :param replay_data: The minibatch
+    :return: The message
+    """
+    start = (
+        f"PaperDQN: the loss became {loss_value} at update {update} (agent step {model.num_timesteps}); "
+        "the weights were not updated. "
+    )
+    if not th.isfinite(replay_data.rewards).all():
+        return start + "The minibatch holds non-finite rewards: check the env's rewards (the learning rate is not the cause)."
+    observations = [replay_data.observations, replay_data.next_observations]
+    tensors = [part for item in observations for part in (item.values() if isinstance(item, dict) else [item])]
+    if any(tensor.is_floating_point() and not th.isfinite(tensor).all() for tensor in tensors):
+        return start + "The minibatch holds non-finite observations: check the env's observations."
+    return start + "Lower the learning rate, enable max_grad_norm or loss='huber', or check the rewards."
 
 
 #: Private helpers that moved out of this module, by name: (module, new name). Importing them from here warns.

@@ -218,9 +218,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     height, width = recording.frames[0].shape[:2]
     games = ", ".join(f"{score:g}" for score in recording.scores) or "none"
+    stored = sum(not np.array_equal(a, b) for a, b in zip(recording.frames, recording.frames[1:], strict=False)) + 1
     print(
         f"wrote {args.out}: {len(recording.frames)} frames of {height}x{width}, {recording.frame_duration_ms} ms each "
-        f"({os.path.getsize(args.out) / 1024:.0f} KiB); scores of the games that ended: {games}"
+        f"(the GIF stores {stored} of them, a run of identical frames once; {os.path.getsize(args.out) / 1024:.0f} KiB); "
+        f"scores of the games that ended: {games}"
     )
     return 0
 

@@ -259,20 +259,34 @@ def join_resumed_runs(runs: Sequence[MonitorRun]) -> list[MonitorRun]:
     return joined
 
 
-def load_evaluation(path: str) -> dict[str, Any] | None:
+def load_evaluation(path: str, named: bool = False) -> dict[str, Any] | None:
     """
     Read a result file of ``sb3_dqn_paper.evaluate``.
 
     :param path: A ``.json`` file
-    :return: The result dict, or ``None`` if the file is some other JSON
-    :raises ValueError: for a result file of an unknown format version
+    :param named: Whether the user named this file (rather than it being found in a folder): then a file that is not
+        an evaluation result is refused instead of skipped
+    :return: The result dict, or ``None`` if the file is some other JSON (found in a folder)
+    :raises InvalidArgumentError: for a damaged or truncated result file (one whose text names the evaluation
+        ``kind``, or any unreadable file the user named), a named file that is not a result, or a result file of an
+        unknown format version
     """
+    with open(path, "rb") as file:
+        raw = file.read()
     try:
-        with open(path) as file:
-            data = json.load(file)
-    except (json.JSONDecodeError, UnicodeDecodeError):
+        data = json.loads(raw.decode("utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        if named or RESULT_KIND.encode() in raw:
+            raise InvalidArgumentError(
+                f"{path} is a damaged or truncated evaluation file ({len(raw):,} bytes): {error}. "
+                "Write it again with python -m sb3_dqn_paper.evaluate ... --out FILE"
+            ) from error
         return None
     if not isinstance(data, dict) or data.get("kind") != RESULT_KIND:
+        if named:
+            raise InvalidArgumentError(
+                f"{path} is not an evaluation file of python -m sb3_dqn_paper.evaluate (no kind {RESULT_KIND!r})"
+            )
         return None
     if data.get("format_version") != RESULT_FORMAT_VERSION:
         raise InvalidArgumentError(
@@ -339,6 +353,7 @@ def collect_inputs(paths: Sequence[str], frame_skip: int | None = None) -> tuple
     """
     monitor_folders: set[str] = set()
     json_files: set[str] = set()
+    named_json_files: set[str] = set()
     for path in paths:
         if not os.path.exists(path):
             raise MissingFileError(f"{path}: no such file or folder")
@@ -350,11 +365,13 @@ def collect_inputs(paths: Sequence[str], frame_skip: int | None = None) -> tuple
             monitor_folders.add(os.path.dirname(path) or ".")
         elif path.endswith(".json"):
             json_files.add(path)
+            named_json_files.add(path)
         else:
             raise InvalidArgumentError(f"{path} is neither a folder, a *.monitor.csv file nor an evaluation .json file")
     runs = [run for run in (load_monitor_run(folder, frame_skip) for folder in sorted(monitor_folders)) if run is not None]
     runs = join_resumed_runs(runs)
-    evaluations = [data for data in (load_evaluation(path) for path in sorted(json_files)) if data is not None]
+    loaded = (load_evaluation(path, named=path in named_json_files) for path in sorted(json_files))
+    evaluations = [data for data in loaded if data is not None]
     return runs, evaluations
 
 
@@ -578,6 +595,10 @@ def _draw_panel(
         if with_dqn:
             axes.axhline(game.dqn, color="tab:red", linestyle="--", linewidth=1.5, label=f"paper DQN average ({game.dqn:g})")
         axes.axhline(game.random, color="tab:gray", linestyle=":", linewidth=1.5, label=f"paper Random ({game.random:g})")
+    budget = _budget(runs, evaluations)
+    if budget > 0:
+        # the run sets the x-range, not a reference that goes further (Dopamine's first iteration is 250k steps long)
+        axes.set_xlim(0, 1.05 * budget)
     axes.set_xlabel("agent steps")
     axes.set_ylabel("score per game (unclipped)")
     axes.xaxis.set_major_formatter(EngFormatter(sep=""))

@@ -10,7 +10,7 @@ import torch as th
 from stable_baselines3 import DQN
 
 from sb3_dqn_paper import PaperDQN, make_paper_atari_env
-from sb3_dqn_paper.errors import InvalidModelFileError, NonFiniteLossError, UnknownEnvironmentError
+from sb3_dqn_paper.errors import InvalidArgumentError, InvalidModelFileError, NonFiniteLossError, UnknownEnvironmentError
 
 
 def test_continuous_action_space() -> None:
@@ -44,6 +44,15 @@ def test_cnn_policy_on_vector_observations() -> None:
         ({"gamma": 1.5}, "gamma"),
         ({"loss": "l1"}, "loss must be one of"),
         ({"target_update_interval": 0}, "target_update_interval must be positive"),
+        ({"target_update_interval": float("nan")}, "target_update_interval .* whole number of agent steps, got nan"),
+        ({"target_update_interval": 2.5}, "target_update_interval .* whole number of agent steps, got 2.5"),
+        ({"target_update_interval": float("inf")}, "target_update_interval .* got inf"),
+        ({"stats_window_size": 0}, "stats_window_size must be a positive integer"),
+        ({"stats_window_size": 2.5}, "stats_window_size must be a positive integer"),
+        ({"seed": 2.5}, r"seed must be None or a whole number in \[0, 2\*\*32\), got 2.5"),
+        ({"seed": float("nan")}, "seed must be None or a whole number"),
+        ({"seed": -1}, "seed must be None or a whole number"),
+        ({"seed": 2**32}, "seed must be None or a whole number"),
         ({"max_grad_norm": 0.0}, "max_grad_norm must be positive"),
     ],
 )
@@ -55,6 +64,73 @@ def test_bad_hyperparameters(kwargs: dict, message: str, monkeypatch: pytest.Mon
     monkeypatch.setattr("sb3_dqn_paper.paper_dqn.make_env_from_id", no_env)
     with pytest.raises(ValueError, match=message):
         PaperDQN("MlpPolicy", "CartPole-v1", **kwargs)
+
+
+def test_whole_number_intervals_from_config_files_are_accepted() -> None:
+    model = PaperDQN("MlpPolicy", "CartPole-v1", buffer_size=100, target_update_interval=1e4, device="cpu")
+    assert model.target_update_interval == 1e4 and model.q_net_target is not None
+
+
+@pytest.mark.parametrize("total_timesteps", [float("nan"), 2.5, -1, "100"])
+def test_learn_refuses_a_step_count_that_is_not_a_whole_number(total_timesteps: object) -> None:
+    model = PaperDQN("MlpPolicy", "CartPole-v1", buffer_size=100, learning_starts=10, device="cpu")
+    with pytest.raises(InvalidArgumentError, match="total_timesteps must be a whole number of agent steps >= 0"):
+        model.learn(total_timesteps)  # type: ignore[arg-type]
+    assert model.num_timesteps == 0
+
+
+class _ImageEnv(gym.Env):
+    """An env whose observations are random samples of ``space``."""
+
+    def __init__(self, space: gym.Space) -> None:
+        self.observation_space, self.action_space = space, gym.spaces.Discrete(3)
+
+    def reset(self, seed: int | None = None, options: dict | None = None) -> tuple:
+        return self.observation_space.sample(), {}
+
+    def step(self, action: int) -> tuple:
+        return self.observation_space.sample(), 0.0, False, False, {}
+
+
+@pytest.mark.parametrize(
+    ("policy", "space", "message"),
+    [
+        (
+            "CnnPolicy",
+            gym.spaces.Box(0, 255, (8, 8, 1), np.uint8),
+            r"8x8 pixels .*\(PaperCNN\): its convolutions need at least 20x20",
+        ),
+        ("CnnPolicy", gym.spaces.Box(0, 255, (19, 40, 1), np.uint8), r"images of 19x40 pixels .* at least 20x20"),
+        (
+            "MultiInputPolicy",
+            gym.spaces.Dict({"image": gym.spaces.Box(0, 255, (16, 16, 1), np.uint8), "v": gym.spaces.Box(-1, 1, (3,))}),
+            r"the observation 'image' are images of 16x16 pixels .* CombinedExtractor .* at least 36x36",
+        ),
+    ],
+    ids=["8x8", "19x40", "dict16x16"],
+)
+def test_images_too_small_for_the_network_are_refused_before_it_is_built(
+    policy: str, space: gym.Space, message: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sb3_dqn_paper.errors import UnsupportedObservationError
+    from sb3_dqn_paper.policies import PaperDQNPolicy
+
+    def no_network(*args, **kwargs):
+        raise AssertionError("the network was built before the observations were checked")
+
+    monkeypatch.setattr(PaperDQNPolicy, "__init__", no_network)
+    with pytest.raises(UnsupportedObservationError, match=message):
+        PaperDQN(policy, _ImageEnv(space), buffer_size=100, device="cpu")
+
+
+def test_the_smallest_images_the_networks_take_are_accepted() -> None:
+    for policy, space in [
+        ("CnnPolicy", gym.spaces.Box(0, 255, (20, 20, 1), np.uint8)),
+        ("MultiInputPolicy", gym.spaces.Dict({"image": gym.spaces.Box(0, 255, (36, 36, 1), np.uint8)})),
+    ]:
+        model = PaperDQN(policy, _ImageEnv(space), buffer_size=100, device="cpu")
+        obs = model.env.reset()
+        assert model.predict(obs, deterministic=True)[0].shape == (1,)
 
 
 def test_unknown_env_id() -> None:
@@ -95,9 +171,21 @@ def test_non_finite_loss_stops_before_the_weights_change() -> None:
     before = [p.detach().clone() for p in model.q_net.parameters()]
     with th.no_grad():
         model.replay_buffer.rewards[:] = np.nan
-    with pytest.raises(NonFiniteLossError, match=r"loss became nan at update \d+"):
+    with pytest.raises(NonFiniteLossError, match=r"loss became nan at update \d+") as error:
         model.learn(10, reset_num_timesteps=False)
     assert all(th.equal(a, b) for a, b in zip(before, model.q_net.parameters(), strict=True))
+    # the advice fits the cause: the rewards, not the learning rate
+    assert "non-finite rewards: check the env's rewards" in str(error.value)
+    assert "Lower the learning rate" not in str(error.value)
+
+
+def test_a_diverging_network_is_advised_a_lower_learning_rate() -> None:
+    model = PaperDQN("MlpPolicy", "CartPole-v1", buffer_size=500, learning_starts=50, seed=0, device="cpu")
+    model.learn(60)
+    with th.no_grad():
+        model.q_net.q_net[-1].weight.fill_(1e38)  # Q-values overflow to inf with finite rewards and observations
+    with pytest.raises(NonFiniteLossError, match=r"loss became (nan|inf) .* Lower the learning rate"):
+        model.learn(10, reset_num_timesteps=False)
 
 
 def test_load_with_a_mismatched_env_raises_sb3_s_space_error(tmp_path) -> None:

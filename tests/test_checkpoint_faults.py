@@ -40,6 +40,13 @@ from sb3_dqn_paper.errors import CheckpointError, InvalidReplayBufferError, NonF
 from sb3_dqn_paper.paper_dqn import PaperDQN
 
 
+def random_state_python() -> Any:
+    """Python's random state, as a checkpoint stores it."""
+    import random
+
+    return random.getstate()
+
+
 @pytest.fixture(autouse=True)
 def one_thread() -> None:
     th.set_num_threads(1)
@@ -356,3 +363,30 @@ def test_env_crash_propagates_and_the_last_checkpoint_resumes(tmp_path: pathlib.
     assert resumed.get_env().envs[0].get_wrapper_attr("steps") == 100  # the episode in progress goes on
     resume_learning(resumed)
     assert resumed.num_timesteps == 300
+
+
+@pytest.mark.parametrize(
+    "rng_state",
+    [
+        ["not", "a", "dict"],
+        {"python": "x", "numpy": None, "torch": None, "action_space": None},
+        {"python": random_state_python(), "numpy": ("MT19937", [1, 2]), "torch": None, "action_space": None},
+        {"python": random_state_python(), "numpy": np.random.get_state(), "torch": "bytes", "action_space": None},
+        {"python": random_state_python(), "numpy": np.random.get_state(), "torch": th.get_rng_state(), "action_space": 7},
+    ],
+    ids=["list", "python", "numpy", "torch", "action_space"],
+)
+def test_random_states_of_the_wrong_type_are_a_checkpoint_error(trained: Any, tmp_path: pathlib.Path, rng_state: Any) -> None:
+    """A crafted rng.pkl is refused with CheckpointError before any random state of the process changes."""
+    from sb3_dqn_paper.checkpoint import RNG_ENTRY
+
+    _, good = trained
+    crafted = tmp_path / "crafted.zip"
+    with zipfile.ZipFile(good) as source, zipfile.ZipFile(crafted, "w", compression=zipfile.ZIP_DEFLATED) as target:
+        for info in source.infolist():
+            data = pickle.dumps(rng_state) if info.filename == RNG_ENTRY else source.read(info)
+            target.writestr(info, data)
+    numpy_before, torch_before = np.random.get_state()[1].copy(), th.get_rng_state().clone()
+    with pytest.raises(CheckpointError, match=r"crafted\.zip \(checkpoint/rng\.pkl\): the (saved \w+ )?random state"):
+        load_checkpoint(crafted, make_env("cartpole", seed=0))
+    assert np.array_equal(np.random.get_state()[1], numpy_before) and th.equal(th.get_rng_state(), torch_before)

@@ -24,13 +24,13 @@ def run_cli(*args: str) -> subprocess.CompletedProcess:
 @pytest.mark.parametrize(
     "args, prog",
     [
-        (["evaluate"], "python -m sb3_dqn_paper.evaluate"),
-        (["report"], "python -m sb3_dqn_paper.report"),
-        (["record"], "python -m sb3_dqn_paper.record"),
-        (["checkpoint"], "python -m sb3_dqn_paper.checkpoint"),
-        (["campaign"], "python -m sb3_dqn_paper.campaign"),
-        (["bench", "speed"], "python -m sb3_dqn_paper.benchmarks.speed"),
-        (["bench", "memory"], "python -m sb3_dqn_paper.benchmarks.memory"),
+        (["evaluate"], "sb3-dqn-paper evaluate"),
+        (["report"], "sb3-dqn-paper report"),
+        (["record"], "sb3-dqn-paper record"),
+        (["checkpoint"], "sb3-dqn-paper checkpoint"),
+        (["campaign"], "sb3-dqn-paper campaign"),
+        (["bench", "speed"], "sb3-dqn-paper bench speed"),
+        (["bench", "memory"], "sb3-dqn-paper bench memory"),
     ],
 )
 def test_each_command_runs_the_module_s_main(args: list[str], prog: str) -> None:
@@ -57,6 +57,34 @@ def test_unknown_command_and_help() -> None:
     assert cli.main(["bench", "nothing"]) == 2
     result = run_cli("nosuch")
     assert result.returncode == 2 and "unknown command 'nosuch'" in result.stderr
+
+
+def test_usage_lines_name_the_command_as_typed(capsys: pytest.CaptureFixture) -> None:
+    """`sb3-dqn-paper held_out_q --help` says `usage: sb3-dqn-paper held_out_q`; `python -m` keeps its own name."""
+    import argparse
+
+    init = argparse.ArgumentParser.__init__
+    for args, usage in (
+        (["held_out_q", "--help"], "usage: sb3-dqn-paper held_out_q "),
+        (["export", "--help"], "usage: sb3-dqn-paper export "),
+        (["checkpoint", "--help"], "usage: sb3-dqn-paper checkpoint "),
+    ):
+        with pytest.raises(SystemExit) as exit_status:
+            cli.main(args)
+        assert exit_status.value.code == 0
+        assert capsys.readouterr().out.startswith(usage)
+    from sb3_dqn_paper.held_out_q import make_parser
+
+    assert argparse.ArgumentParser.__init__ is init, "argparse is put back after the command"
+    assert make_parser().prog == "python -m sb3_dqn_paper.held_out_q"
+
+
+def test_bench_help_lists_the_benchmarks(capsys: pytest.CaptureFixture) -> None:
+    for args, status in ((["bench", "--help"], 0), (["bench", "-h"], 0), (["bench"], 2)):
+        assert cli.main(args) == status
+        out, err = capsys.readouterr()
+        assert out.startswith("usage: sb3-dqn-paper bench {speed,memory,timed_train,update_variants,peak}")
+        assert "unknown command" not in out + err
 
 
 def test_console_script_entry_point_is_importable() -> None:

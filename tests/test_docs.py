@@ -215,6 +215,22 @@ def test_same_budget_references_in_the_docs_are_the_code_tables() -> None:
             assert (point[1], point[2]) == (low, high), (game, steps)
 
 
+def test_readme_commands_write_only_where_git_ignores() -> None:
+    """A new user runs the README's commands in the checkout: what they write must not show up in ``git status``."""
+    if not (ROOT / ".git").exists():
+        pytest.skip("not a git checkout")
+    text = (ROOT / "README.md").read_text()
+    blocks = re.findall(r"```(?:bash|python)\n(.*?)```", text, flags=re.S)
+    written = [path for block in blocks for path in re.findall(r"(?:--out|-f) (\S+)", block)]
+    written += [f"{name}.zip" for block in blocks for name in re.findall(r'\.save\("([^"]+)"\)', block)]
+    written += [f"{name}/" for block in blocks for name in re.findall(r'tensorboard_log="([^"]+)"', block)]
+    assert {"evals/breakout.json", "report/", "breakout.gif", "logs/"} <= set(written), written
+    for path in written:
+        probe = f"{path}x" if path.endswith("/") else path
+        result = subprocess.run(["git", "check-ignore", "-q", probe], cwd=ROOT, capture_output=True)
+        assert result.returncode == 0, f"the README writes {path}, which git does not ignore"
+
+
 def test_docs_name_the_commands() -> None:
     modules = named_modules()
     # the tools, the benchmarks and rl-zoo3's training command are all documented with their command lines

@@ -7,6 +7,7 @@ import pytest
 import torch as th
 
 from sb3_dqn_paper import PaperDQN, make_paper_atari_env
+from sb3_dqn_paper.errors import InvalidArgumentError
 from sb3_dqn_paper.held_out_q import STATE_STRIDE, average_max_q, collect_held_out_states, inactive_units, main
 
 
@@ -51,6 +52,34 @@ def test_average_max_q_is_the_mean_of_the_greedy_values(tmp_path, capsys) -> Non
     assert main([str(tmp_path / "missing.zip"), "--env", "PongNoFrameskip-v4"]) == 2
     assert "no such model file" in capsys.readouterr().err
     assert main([str(path), "--env", "CartPole-v1", "--states", "5"]) == 2
-    assert "held-out states have shape (4,)" in capsys.readouterr().err
+    assert "acts in Discrete(6) but CartPole-v1 has the action space Discrete(2)" in capsys.readouterr().err
     assert main([str(path), "--env", "PongNoFrameskip-v4", "--states", "0"]) == 2
     assert "--states must be at least 1" in capsys.readouterr().err
+
+
+def test_a_model_of_another_game_or_a_bad_out_is_refused_before_collecting(tmp_path, capsys, monkeypatch) -> None:
+    """Pong (6 actions) on Breakout (4 actions, the same observations), a non-discrete env, an existing --out file."""
+    from sb3_dqn_paper import held_out_q
+
+    collected = []
+    real_collect = held_out_q.collect_held_out_states
+    monkeypatch.setattr(held_out_q, "collect_held_out_states", lambda *a, **k: collected.append(1) or real_collect(*a, **k))
+    env = make_paper_atari_env("PongNoFrameskip-v4", seed=0)
+    path = tmp_path / "pong.zip"
+    PaperDQN("CnnPolicy", env, buffer_size=100, learning_starts=10, seed=0, device="cpu").save(path)
+    env.close()
+    assert main([str(path), "--env", "BreakoutNoFrameskip-v4", "--states", "5"]) == 2
+    assert "acts in Discrete(6) but BreakoutNoFrameskip-v4 has the action space Discrete(4)" in capsys.readouterr().err
+    assert main([str(path), "--env", "Pendulum-v1", "--states", "5"]) == 2
+    assert "Pendulum-v1 has the action space Box" in capsys.readouterr().err
+    assert collected == []
+    with pytest.raises(InvalidArgumentError, match="needs a Discrete one"):
+        real_collect("Pendulum-v1", n_states=5)
+    # --out: an existing file is replaced only with --overwrite, as evaluate does
+    out = tmp_path / "q.json"
+    out.write_text("earlier\n")
+    assert main([str(path), "--env", "PongNoFrameskip-v4", "--states", "5", "--out", str(out)]) == 2
+    assert "already exists; pass --overwrite" in capsys.readouterr().err
+    assert out.read_text() == "earlier\n" and collected == []
+    assert main([str(path), "--env", "PongNoFrameskip-v4", "--states", "5", "--out", str(out), "--overwrite"]) == 0
+    assert json.loads(out.read_text())["n_states"] == 5 and collected == [1]

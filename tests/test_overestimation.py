@@ -1,6 +1,8 @@
 """Q(s, a) against the discounted clipped return that followed (sb3_dqn_paper.overestimation)."""
 
+import errno
 import json
+import os
 
 import gymnasium as gym
 import numpy as np
@@ -69,5 +71,62 @@ def test_bad_input_is_refused_before_playing(tmp_path, capsys) -> None:
     model = PaperDQN("MlpPolicy", gym.make("CartPole-v1"), buffer_size=100, seed=0, device="cpu")
     with pytest.raises(InvalidArgumentError, match="epsilon"):
         play_and_compare(model, "CartPole-v1", n_steps=10, epsilon=1.5)
-    with pytest.raises(InvalidArgumentError, match="shape"):
+    with pytest.raises(InvalidArgumentError, match=r"has the action space Discrete\(3\)"):
         play_and_compare(model, "Acrobot-v1", n_steps=10)
+
+
+def _cartpole_model_file(tmp_path) -> str:
+    path = tmp_path / "m.zip"
+    PaperDQN("MlpPolicy", gym.make("CartPole-v1"), buffer_size=100, learning_starts=10, seed=0, device="cpu").save(path)
+    return str(path)
+
+
+def test_out_follows_evaluate_s_overwrite_policy_before_playing(tmp_path, capsys, monkeypatch) -> None:
+    """--out: an existing file is kept without --overwrite, a folder is refused, both before any step is played."""
+    from sb3_dqn_paper import atomic_io, overestimation
+
+    model = _cartpole_model_file(tmp_path)
+    args = [model, "--env", "CartPole-v1", "--steps", "60", "--epsilon", "1"]
+    played = []
+    real_play = overestimation.play_and_compare
+    monkeypatch.setattr(overestimation, "play_and_compare", lambda *a, **k: played.append(1) or real_play(*a, **k))
+    out = tmp_path / "earlier.json"
+    out.write_text('{"earlier": "result"}\n')
+    assert main([*args, "--out", str(out)]) == 2
+    assert "already exists; pass --overwrite" in capsys.readouterr().err
+    assert out.read_text() == '{"earlier": "result"}\n' and played == []
+    assert main([*args, "--out", str(tmp_path)]) == 2
+    assert "is a directory" in capsys.readouterr().err and played == []
+    # a missing parent folder is created
+    nested = tmp_path / "new" / "folder" / "o.json"
+    assert main([*args, "--out", str(nested)]) == 0
+    assert json.loads(nested.read_text())["kind"] == KIND and played == [1]
+
+    # a full disk while writing: a named error, the earlier file untouched, no temporary file left
+    def full_disk(fd: int) -> None:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(atomic_io.os, "fsync", full_disk)
+    assert main([*args, "--out", str(out), "--overwrite"]) == 2
+    assert "No space left on device" in capsys.readouterr().err
+    assert out.read_text() == '{"earlier": "result"}\n'
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["earlier.json", "m.zip", "new"]
+    monkeypatch.undo()
+    assert main([*args, "--out", str(out), "--overwrite"]) == 0
+    assert json.loads(out.read_text())["models"][0]["model"] == model
+
+
+def test_a_model_of_another_game_is_refused(tmp_path, capsys) -> None:
+    """Pong (6 actions) and Breakout (4 actions) give the same 4x84x84 observations: the action space tells them apart."""
+    from sb3_dqn_paper import make_paper_atari_env
+
+    pong = tmp_path / "pong.zip"
+    env = make_paper_atari_env("PongNoFrameskip-v4", seed=0)
+    PaperDQN("CnnPolicy", env, buffer_size=100, learning_starts=10, seed=0, device="cpu").save(pong)
+    env.close()
+    assert main([str(pong), "--env", "BreakoutNoFrameskip-v4", "--steps", "20"]) == 2
+    error = capsys.readouterr().err
+    assert "acts in Discrete(6) but BreakoutNoFrameskip-v4 has the action space Discrete(4)" in error
+    model = PaperDQN.load(pong, device="cpu")
+    with pytest.raises(InvalidArgumentError, match="trained on another game"):
+        play_and_compare(model, "BreakoutNoFrameskip-v4", n_steps=20)

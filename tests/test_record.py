@@ -82,8 +82,11 @@ def test_recording_plays_the_evaluated_games(model_path: str) -> None:
 def test_command_line(model_path: str, tmp_path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "videos" / "pong.gif"
     assert main([model_path, "--env", "PongNoFrameskip-v4", "--out", str(out), "--steps", "20"]) == 0
-    assert "21 frames of 210x160, 70 ms each" in capsys.readouterr().out
+    printed = capsys.readouterr().out
     frames, durations = decode_gif(str(out))
+    assert "21 frames of 210x160, 70 ms each" in printed
+    # what the GIF holds is said too (Pillow stores a run of identical frames once)
+    assert f"the GIF stores {len(frames)} of them" in printed
     assert frames[0].shape == (210, 160, 3)
     assert sum(durations) == 21 * 70
     before = out.read_bytes()

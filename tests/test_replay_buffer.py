@@ -456,6 +456,71 @@ def test_memory_is_checked_before_allocation() -> None:
     assert not buffer.allocated
 
 
+@pytest.fixture
+def one_gib_available(monkeypatch: pytest.MonkeyPatch) -> int:
+    """The machine reports 1 GiB of available memory."""
+    psutil = pytest.importorskip("psutil")
+
+    class Available:
+        available = 2**30
+
+    monkeypatch.setattr(psutil, "virtual_memory", lambda: Available())
+    return 2**30
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "per_transition", "name"),
+    [
+        # CartPole: 4 float32 observations twice, an int64 action, float32 reward, done and timeout
+        ({}, 2 * 16 + 8 + 12, "ReplayBuffer"),
+        (
+            {"optimize_memory_usage": True, "replay_buffer_kwargs": {"handle_timeout_termination": False}},
+            16 + 8 + 12,
+            "ReplayBuffer",
+        ),
+        ({"replay_buffer_class": ReplayBuffer}, 2 * 16 + 8 + 12, "ReplayBuffer"),
+    ],
+    ids=["default", "optimize_memory_usage", "explicit"],
+)
+def test_sb3_s_buffers_get_the_same_memory_check(one_gib_available: int, kwargs: dict, per_transition: int, name: str) -> None:
+    """SB3's own buffer only warns (and np.zeros may succeed lazily); PaperDQN refuses before it is built."""
+    with pytest.raises(
+        InsufficientMemoryError,
+        match=rf"^the replay buffer \({name}\) of 100,000,000 transitions needs {100_000_000 * per_transition:,} bytes "
+        rf"\(.* GiB\) of memory \({per_transition} bytes per transition, as SB3 lays it out\), but only 1,073,741,824 bytes",
+    ):
+        PaperDQN("MlpPolicy", "CartPole-v1", buffer_size=10**8, device="cpu", **kwargs)
+    # what fits is built, and is the size counted
+    model = PaperDQN("MlpPolicy", "CartPole-v1", buffer_size=10**5, device="cpu", **kwargs)
+    buffer = model.replay_buffer
+    arrays = ["observations", "actions", "rewards", "dones", "timeouts"]
+    arrays += [] if buffer.optimize_memory_usage else ["next_observations"]
+    assert sum(getattr(buffer, array).nbytes for array in arrays) == 10**5 * per_transition
+
+
+def test_loading_a_model_to_evaluate_it_is_not_refused_for_its_empty_buffer(one_gib_available: int, tmp_path) -> None:
+    """SB3's load builds an empty buffer that evaluation never fills (np.zeros takes no memory until written)."""
+    PaperDQN("MlpPolicy", "CartPole-v1", buffer_size=100, device="cpu").save(tmp_path / "model.zip")
+    model = PaperDQN.load(tmp_path / "model.zip", device="cpu", custom_objects={"buffer_size": 3 * 10**7})
+    buffer = model.replay_buffer
+    arrays = ("observations", "next_observations", "actions", "rewards", "dones", "timeouts")
+    assert sum(getattr(buffer, array).nbytes for array in arrays) == 3 * 10**7 * 52 > one_gib_available
+
+
+def test_frame_stack_options_with_sb3_s_buffer_are_named() -> None:
+    """optimize_memory_usage=True selects SB3's buffer: its TypeErrors become named errors."""
+    with pytest.raises(InvalidArgumentError, match=r"\['compression'\] are not arguments of the replay buffer ReplayBuffer"):
+        PaperDQN(
+            "MlpPolicy",
+            "CartPole-v1",
+            buffer_size=100,
+            optimize_memory_usage=True,
+            replay_buffer_kwargs={"compression": "zstd"},
+        )
+    with pytest.raises(InvalidArgumentError, match=r"must not hold \['optimize_memory_usage'\].*PaperDQN's own arguments"):
+        PaperDQN("MlpPolicy", "CartPole-v1", buffer_size=100, replay_buffer_kwargs={"optimize_memory_usage": True})
+
+
 def test_bytes_per_transition_at_84x84() -> None:
     big = FrameStackReplayBuffer(1_000_000, spaces.Box(0, 255, (4, 84, 84), np.uint8), spaces.Discrete(18), n_envs=8)
     assert sum(big.memory_plan().values()) / 1_000_000 <= 7_100

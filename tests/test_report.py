@@ -179,6 +179,24 @@ def test_a_zoomed_panel_when_the_scores_are_far_below_the_paper(tmp_path) -> Non
     assert pong_width > breakout_width
 
 
+def test_the_run_sets_the_x_range_of_both_panels(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A 10k-step Breakout run is not squeezed to the left by Dopamine's 250k-step first iteration."""
+    from matplotlib import pyplot as plt
+
+    from sb3_dqn_paper.report import plot_env
+
+    figures = []
+    close = plt.close
+    monkeypatch.setattr(plt, "close", lambda figure=None: figures.append(figure) or close(figure))
+    run = MonitorRun("BreakoutNoFrameskip-v4", "logs", np.linspace(400.0, 10_000.0, 25), np.linspace(0.0, 2.0, 25))
+    plot_env(run.env_id, [run], [], str(tmp_path / "breakout.png"))
+    (figure,) = figures
+    panels = [axes for axes in figure.axes if axes.get_xlabel() == "agent steps"]
+    assert len(panels) == 2, "scores near 1 against the paper's 168: a zoomed second panel"
+    for axes in panels:
+        assert axes.get_xlim() == pytest.approx((0.0, 10_500.0))
+
+
 def test_env_id_from_rl_zoo_folder_names() -> None:
     assert env_id_from_folder("logs/paper_dqn/PongNoFrameskip-v4_12") == "PongNoFrameskip-v4"
     assert env_id_from_folder("logs/paper_dqn/ALE-Pong-v5_1_0d3e6c1a-8f0b-4d1e-9a51-2c8f1f0b7e3d/") == "ALE-Pong-v5"

@@ -140,6 +140,22 @@ def test_learning_rate_schedules_that_learn_are_accepted() -> None:
         PaperDQN("MlpPolicy", "CartPole-v1", learning_rate=lambda p: 1e-3 if p != 0.5 else float("nan"))
 
 
+def test_a_schedule_that_turns_nan_between_the_checked_points_stops_before_the_step() -> None:
+    """The issue's reproduction: nan for 0.55 < progress < 0.65 passes the checks at 1, .75, .5, .25, 0."""
+
+    def schedule(progress: float) -> float:
+        return float("nan") if 0.55 < progress < 0.65 else 1e-3
+
+    model = PaperDQN("MlpPolicy", "CartPole-v1", learning_starts=100, learning_rate=schedule, seed=0, device="cpu")
+    with pytest.raises(InvalidArgumentError, match=r"gives nan at progress_remaining=0\.6.*stopped before the optimizer"):
+        model.learn(1500)
+    # progress_remaining = 1 - steps / 1500 falls below 0.65 after step 525: the update of step 526 is refused, after
+    # the 425 updates of steps 101 to 525, and every weight is finite
+    assert model.num_timesteps == 526 and model._n_updates == 425
+    assert all(np.isfinite(parameter.detach().numpy()).all() for parameter in model.policy.parameters())
+    assert all(group["lr"] == 1e-3 for group in model.policy.optimizer.param_groups)
+
+
 def test_load_refuses_a_zero_learning_rate(tmp_path: pathlib.Path) -> None:
     PaperDQN("MlpPolicy", "CartPole-v1", buffer_size=100).save(tmp_path / "model.zip")
     with pytest.raises(InvalidArgumentError, match="learning_rate"):
@@ -409,6 +425,26 @@ def test_report_on_an_evaluation_file_with_missing_fields(tmp_path: Path, capsys
     err = capsys.readouterr().err
     assert "broken.json is an evaluation file with missing or damaged fields: no 'protocol'; no 'unclipped'" in err
     assert not (tmp_path / "report").exists()
+
+
+def test_report_on_a_truncated_evaluation_file(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """Named alone or found in a folder beside a good one, a truncated result file is an error, not skipped."""
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    good = evaluation_file(inputs / "breakout.json")
+    truncated = evaluation_file(inputs / "pong.json", env_id="PongNoFrameskip-v4")
+    truncated.write_text(truncated.read_text()[:150])
+    (inputs / "other.json").write_text("{ not json, and no evaluation either")  # some other file: still skipped
+    for given in ([str(truncated)], [str(inputs)], [str(good), str(truncated)]):
+        assert report_main([*given, "--out", str(tmp_path / "report")]) == 2
+        err = capsys.readouterr().err
+        assert "pong.json is a damaged or truncated evaluation file (150 bytes)" in err and "Found no" not in err
+    assert not (tmp_path / "report").exists()
+    # a named JSON file that is not an evaluation result
+    (inputs / "pong.json").unlink()
+    assert report_main([str(inputs / "other.json"), "--out", str(tmp_path / "report")]) == 2
+    assert "other.json is a damaged or truncated evaluation file" in capsys.readouterr().err
+    assert report_main([str(inputs), "--out", str(tmp_path / "report")]) == 0
 
 
 @pytest.mark.parametrize(

@@ -215,6 +215,38 @@ def test_trained_agent_folder_means_its_newest_checkpoint(tmp_path: pathlib.Path
         experiment_manager("paper_dqn", tmp_path / "logs", trained_agent=str(tmp_path / "empty"))
 
 
+def test_a_paper_dqn_file_for_another_algo_is_refused_by_name(tmp_path: pathlib.Path) -> None:
+    """``--algo dqn -i <paper_dqn checkpoint>``: a named error at once, not SB3's AttributeError inside DQN.load."""
+    from sb3_dqn_paper.errors import InvalidArgumentError
+
+    checkpoint = checkpoint_of(tmp_path, "rl_model", 60)
+    with pytest.raises(InvalidArgumentError, match=r"rl_model_60_steps\.zip was saved by PaperDQN, so --algo dqn cannot"):
+        experiment_manager("dqn", tmp_path / "logs", trained_agent=str(checkpoint))
+    PaperDQN.load(checkpoint).save(tmp_path / "model.zip")  # a plain model file too
+    with pytest.raises(InvalidArgumentError, match=r"--algo paper_dqn -i"):
+        experiment_manager("dqn", tmp_path / "logs", trained_agent=str(tmp_path / "model.zip"))
+
+
+def test_replay_buffer_kwargs_equal_to_the_checkpoint_s_are_not_reported_as_ignored() -> None:
+    """PaperDQN adds the frame_stack it detects to replay_buffer_kwargs; the same --hyperparams value is no change."""
+    import warnings
+
+    from sb3_dqn_paper import make_paper_atari_env
+    from sb3_dqn_paper.zoo.resume import warn_ignored_hyperparams
+
+    env = make_paper_atari_env("PongNoFrameskip-v4", seed=0)
+    model = PaperDQN("CnnPolicy", env, buffer_size=100, replay_buffer_kwargs={"extra_frame_fraction": 0.01}, device="cpu")
+    env.close()
+    assert model.replay_buffer_kwargs == {"extra_frame_fraction": 0.01, "frame_stack": 4}
+    given = {"replay_buffer_kwargs": {"extra_frame_fraction": 0.01}}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        warn_ignored_hyperparams(given, given, model)
+    other = {"replay_buffer_kwargs": {"extra_frame_fraction": 0.02}}
+    with pytest.warns(UserWarning, match="--hyperparams replay_buffer_kwargs not applied"):
+        warn_ignored_hyperparams(other, other, model)
+
+
 def test_latest_command_prints_the_newest_checkpoint(tmp_path: pathlib.Path, capsys: pytest.CaptureFixture) -> None:
     checkpoint_of(tmp_path, "paper_dqn", 60)
     newest = checkpoint_of(tmp_path, "paper_dqn", 80)

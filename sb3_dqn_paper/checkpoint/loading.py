@@ -23,7 +23,7 @@ from sb3_dqn_paper.checkpoint.archive import (
     verify_checkpoint,
 )
 from sb3_dqn_paper.checkpoint.env_state import set_env_state
-from sb3_dqn_paper.checkpoint.random_state import set_rng_state
+from sb3_dqn_paper.checkpoint.random_state import check_rng_state, set_rng_state
 from sb3_dqn_paper.errors import (
     CheckpointError,
     DamagedCheckpointError,
@@ -163,6 +163,8 @@ def _load_checkpoint_file(
     with open_zip(path, DamagedCheckpointError, damaged) as archive:
         rng_state = pickle.loads(archive.read(RNG_ENTRY))
         env_state = pickle.loads(archive.read(ENV_ENTRY)) if ENV_ENTRY in archive.namelist() else None
+    if restore_rng_states:
+        check_rng_state(rng_state, f"{path} ({RNG_ENTRY})")
 
     vec_env = None
     if env is not None:

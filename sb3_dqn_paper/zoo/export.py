@@ -26,14 +26,16 @@ import argparse
 import hashlib
 import json
 import os
+import re
 import shutil
 import sys
-import tempfile
+import warnings
+import zipfile
 from collections import OrderedDict
 from collections.abc import Sequence
 from typing import Any
 
-from sb3_dqn_paper.errors import InvalidArgumentError, MissingFileError, PaperDQNError
+from sb3_dqn_paper.errors import InvalidArgumentError, MissingFileError, OutputExistsError, PaperDQNError
 
 #: ``args.yml`` entries that name files or services of the machine that trained the agent; not shipped.
 MACHINE_ARGS = ("log_folder", "trained_agent", "tensorboard_log", "conf_file", "optimization_log_path", "storage")
@@ -49,9 +51,81 @@ def _sha256(path: str) -> str:
     return digest.hexdigest()
 
 
+def _read_run_mapping(path: str) -> Any:
+    """
+    Read a ``config.yml`` or ``args.yml`` of the source run, refusing one that ``enjoy`` could not use.
+
+    :param path: The file
+    :return: Its content, a mapping
+    :raises InvalidArgumentError: for a file that cannot be read, is not YAML, holds a Python object other than
+        rl-zoo3's ``OrderedDict``, or is not a mapping
+    """
+    import yaml
+
+    from sb3_dqn_paper.zoo.hyperparams import load_run_file
+
+    try:
+        content = load_run_file(path)
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as error:
+        raise InvalidArgumentError(
+            f"{path} cannot be read as the YAML file rl-zoo3 writes: {error}. The agent was not exported"
+        ) from error
+    if not isinstance(content, dict):
+        raise InvalidArgumentError(
+            f"{path} is damaged: it holds a {type(content).__name__}, not the mapping rl-zoo3 writes. "
+            "The agent was not exported"
+        )
+    return content
+
+
+def _checkpoint_meta(source: str) -> dict[str, Any] | None:
+    """
+    The ``meta.json`` of a checkpoint, or ``None`` for a file without one (a plain model file).
+
+    :param source: The file to export
+    :return: The checkpoint's summary, or ``None``
+    :raises CheckpointError: for a checkpoint whose summary is damaged or of a newer format (not exported as a plain
+        model without its provenance)
+    """
+    from sb3_dqn_paper.checkpoint import META_ENTRY, read_checkpoint_meta
+
+    try:
+        with zipfile.ZipFile(source) as archive:
+            has_meta = META_ENTRY in archive.namelist()
+    except (OSError, zipfile.BadZipFile, ValueError, EOFError):
+        return None  # not a zip: PaperDQN.load refuses it with a clear error
+    return read_checkpoint_meta(source) if has_meta else None
+
+
+def _restore_legacy_replace(target: str) -> None:
+    """
+    Repair what an export by an earlier version left when it was killed: the previous agent stranded in
+    ``.<name>.old.<random>/agent`` (put back when ``target`` is missing), or a staging folder ``.<name>.<random>``.
+    """
+    parent, name = os.path.split(target)
+    try:
+        entries = os.listdir(parent or ".")
+    except OSError:
+        return
+    for entry in entries:
+        path = os.path.join(parent, entry)
+        if re.fullmatch(rf"\.{re.escape(name)}\.old\.[a-z0-9_]{{8}}", entry) and os.path.isdir(path):
+            if os.path.isdir(os.path.join(path, "agent")) and not os.path.lexists(target):
+                os.rename(os.path.join(path, "agent"), target)
+                warnings.warn(f"put {target} back from {entry}, where an interrupted export left it", stacklevel=3)
+            shutil.rmtree(path, ignore_errors=True)
+        elif re.fullmatch(rf"\.{re.escape(name)}\.[a-z0-9_]{{8}}", entry) and os.path.isdir(path):
+            shutil.rmtree(path, ignore_errors=True)
+            warnings.warn(f"removed {path}, the staging folder of an export that was interrupted", stacklevel=3)
+
+
 def export_agent(source: str, folder: str, env_id: str | None = None, run_id: int = 1, overwrite: bool = False) -> str:
     """
     Write the agent of ``source`` into ``folder`` in rl-zoo3's layout (see the module docstring).
+
+    The run folder is written beside the target and then takes its place (:func:`~sb3_dqn_paper.atomic_io.atomic_folder`):
+    with ``overwrite`` the previous agent is swapped for the new one in one atomic step, so that an interrupted
+    export leaves one of the two complete agents, never none. Leftovers of interrupted exports are removed first.
 
     :param source: A checkpoint or model file of an rl-zoo3 run of ``paper_dqn`` (in its run folder)
     :param folder: The folder to give ``enjoy -f``; the agent goes to ``folder/paper_dqn/<EnvId>_<run_id>``
@@ -60,17 +134,20 @@ def export_agent(source: str, folder: str, env_id: str | None = None, run_id: in
     :param overwrite: Replace an agent already there (otherwise it is refused and left as it is)
     :return: The written run folder
     :raises MissingFileError: when the source or its run's ``config.yml`` is missing
-    :raises InvalidArgumentError: for a source that is not a PaperDQN model, an unknown env id or an existing target
+    :raises InvalidArgumentError: for a source that is not a PaperDQN model, an unknown env id, or a damaged
+        ``config.yml`` / ``args.yml``
+    :raises CheckpointError: for a checkpoint whose ``meta.json`` is damaged
+    :raises OutputExistsError: for an existing target without ``overwrite``
+    :raises SaveError: when the agent cannot be written; what was at the target is then untouched
     """
-    from sb3_dqn_paper.checkpoint import is_checkpoint, read_checkpoint_meta
+    from sb3_dqn_paper.atomic_io import atomic_folder, recover_folder_replace
     from sb3_dqn_paper.paper_dqn import PaperDQN
     from sb3_dqn_paper.report import env_id_from_folder
-    from sb3_dqn_paper.zoo.hyperparams import load_run_file
 
     if not os.path.isfile(source):
         raise MissingFileError(f"{source}: no such model or checkpoint file")
-    if run_id < 1:
-        raise InvalidArgumentError(f"--run-id must be at least 1, got {run_id}")
+    if isinstance(run_id, bool) or not isinstance(run_id, int) or run_id < 1:
+        raise InvalidArgumentError(f"--run-id must be a whole number >= 1, got {run_id!r}")
     run_folder = os.path.dirname(os.path.abspath(source))
     env_id = env_id or env_id_from_folder(run_folder)
     if env_id is None:
@@ -84,10 +161,17 @@ def export_agent(source: str, folder: str, env_id: str | None = None, run_id: in
             f"{config_file} is missing: rl_zoo3.enjoy rebuilds the env from the run's config.yml, so export a file of an "
             "rl-zoo3 run folder (logs/paper_dqn/<EnvId>_<n>/...)"
         )
+    # Everything that could be refused is checked before the long load
+    _read_run_mapping(config_file)
+    args_file = os.path.join(run_folder, env_name, "args.yml")
+    args = _read_run_mapping(args_file) if os.path.isfile(args_file) else None
     target = os.path.join(folder, "paper_dqn", f"{env_name}_{run_id}")
-    if os.path.exists(target) and not overwrite:
-        raise InvalidArgumentError(f"{target} already exists: pass --overwrite to replace it")
-    # Checked before the long load: a file of another algorithm is refused here with a clear error
+    recover_folder_replace(target)  # an agent stranded by a killed export is put back before it is looked for
+    _restore_legacy_replace(target)
+    if os.path.lexists(target) and not overwrite:
+        raise OutputExistsError(f"{target} already exists: pass --overwrite to replace it")
+    meta = _checkpoint_meta(source)
+    # A file of another algorithm is refused here with a clear error
     model = PaperDQN.load(source, device="cpu")
     info: dict[str, Any] = {
         "env_id": env_id,
@@ -96,23 +180,16 @@ def export_agent(source: str, folder: str, env_id: str | None = None, run_id: in
         "n_updates": int(model._n_updates),
         "exploration_rate": float(model.exploration_rate),
     }
-    if is_checkpoint(source):
-        meta = read_checkpoint_meta(source)
-        info.update(episodes=meta["episodes"], written_by=meta["written_by"], created=meta["created"], torch=meta["torch"])
-    parent = os.path.dirname(target) or "."
-    os.makedirs(parent, exist_ok=True)
-    # Everything goes into a temporary folder beside the target, which then takes the target's place
-    staging = tempfile.mkdtemp(prefix=f".{env_name}_{run_id}.", dir=parent)
-    try:
+    if meta is not None:
+        info.update({key: meta.get(key) for key in ("episodes", "written_by", "created", "torch")})
+    with atomic_folder(target, overwrite=overwrite) as staging:
         model_file = os.path.join(staging, f"{env_name}.zip")
         model.save(model_file)
         os.makedirs(os.path.join(staging, env_name))
         shutil.copyfile(config_file, os.path.join(staging, env_name, "config.yml"))
-        args_file = os.path.join(run_folder, env_name, "args.yml")
-        if os.path.isfile(args_file):
+        if args is not None:
             import yaml
 
-            args = load_run_file(args_file)
             shipped = OrderedDict((key, value) for key, value in args.items() if key not in MACHINE_ARGS)
             if args.get("trained_agent"):
                 # a run started with -i: rl-zoo3 drew a seed that an exact resume does not apply (the checkpoint's
@@ -126,16 +203,6 @@ def export_agent(source: str, folder: str, env_id: str | None = None, run_id: in
         with open(os.path.join(staging, env_name, AGENT_INFO_FILE), "w") as file:
             json.dump(info, file, indent=2)
             file.write("\n")
-        if os.path.exists(target):
-            old = tempfile.mkdtemp(prefix=f".{env_name}_{run_id}.old.", dir=parent)
-            os.replace(target, os.path.join(old, "agent"))
-            os.replace(staging, target)
-            shutil.rmtree(old)
-        else:
-            os.replace(staging, target)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
     return target
 
 

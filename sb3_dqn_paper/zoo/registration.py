@@ -152,6 +152,8 @@ def _wrap_init(original_init: Callable[..., None]) -> Callable[..., None]:
         if is_paper_dqn and not bound.arguments.get("config"):
             bound.arguments["config"] = str(default_hyperparams_path())
         trained_agent = bound.arguments.get("trained_agent") or ""
+        if not is_paper_dqn and trained_agent:
+            _refuse_paper_dqn_file(bound.arguments.get("algo"), trained_agent)
         if is_paper_dqn and not trained_agent:
             from sb3_dqn_paper.zoo.resume import refuse_empty_trained_agent
 
@@ -163,6 +165,30 @@ def _wrap_init(original_init: Callable[..., None]) -> Callable[..., None]:
         original_init(*bound.args, **bound.kwargs)
 
     return __init__
+
+
+def _refuse_paper_dqn_file(algo: Any, trained_agent: str) -> None:
+    """
+    Refuse ``-i`` with a PaperDQN model or checkpoint for another algorithm (``--algo dqn``): SB3's ``DQN.load`` would
+    load the PaperDQN policy, which has no target network, and fail with an ``AttributeError`` deep inside.
+
+    :param algo: The ``--algo`` of the run
+    :param trained_agent: The ``-i`` file
+    :raises InvalidArgumentError: naming the file and the ``--algo`` to use
+    """
+    from sb3_dqn_paper.errors import InvalidArgumentError, InvalidModelFileError
+    from sb3_dqn_paper.file_checks import check_model_file
+
+    if not os.path.isfile(trained_agent):
+        return  # rl-zoo3 names a missing file itself
+    try:
+        check_model_file(trained_agent)
+    except InvalidModelFileError:
+        return  # not a PaperDQN file: rl-zoo3's loader decides
+    raise InvalidArgumentError(
+        f"{trained_agent} was saved by PaperDQN, so --algo {algo} cannot load it: resume or fine-tune it with "
+        f"--algo {ALGO_NAME} -i {trained_agent}"
+    )
 
 
 def _wrap_load_pretrained_agent(original_load: Callable[..., Any]) -> Callable[..., Any]:

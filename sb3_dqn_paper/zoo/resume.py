@@ -155,7 +155,7 @@ def warn_ignored_hyperparams(
     ignored = sorted(
         key
         for key in custom_hyperparams or {}
-        if key in model_hyperparams and not _same_value(getattr(model, key, missing), model_hyperparams[key])
+        if key in model_hyperparams and not _same_value(getattr(model, key, missing), model_hyperparams[key], key)
     )
     if ignored:
         warnings.warn(
@@ -166,7 +166,18 @@ def warn_ignored_hyperparams(
         )
 
 
-def _same_value(saved: Any, given: Any) -> bool:
+def _same_value(saved: Any, given: Any, key: str = "") -> bool:
+    """
+    Whether the value a checkpoint has is the one ``--hyperparams`` gives.
+
+    :param saved: The resumed model's value
+    :param given: The value rl-zoo3 would pass
+    :param key: The hyperparameter's name
+    :return: True when they are the same setting
+    """
+    if key == "replay_buffer_kwargs" and isinstance(saved, dict) and isinstance(given, dict) and "frame_stack" not in given:
+        # PaperDQN adds the frame_stack it detected to its replay_buffer_kwargs: not a difference from the given ones
+        saved = {name: value for name, value in saved.items() if name != "frame_stack"}
     if isinstance(saved, ConstantSchedule) and not callable(given):
         saved = saved.val  # SB3 stores a constant learning rate given as a number as a ConstantSchedule
     try:
