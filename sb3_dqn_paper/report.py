@@ -679,7 +679,7 @@ def training_table(runs: Sequence[MonitorRun], window: int | None = None) -> str
         "Game",
         "Env id",
         "Runs",
-        "Budget (agent steps)",
+        "Budget (Monitor frames / frame skip)",
         "Games",
         "Last games",
         "Average of last games",

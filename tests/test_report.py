@@ -125,7 +125,7 @@ def test_report_writes_a_png_per_game_and_the_tables(logs: dict, tmp_path, capsy
     assert breakout["Games"] == "120"
     # Agent steps = Monitor frames / 4 (Breakout's frame skip)
     budgets = sorted(sum(frames for _, frames in games) // 4 for games in logs["breakout"].values())
-    assert breakout["Budget (agent steps)"] == f"{budgets[0]:,}-{budgets[1]:,}"
+    assert breakout["Budget (Monitor frames / frame skip)"] == f"{budgets[0]:,}-{budgets[1]:,}"
     finals = [np.mean([score for score, _ in games[-5:]]) for games in logs["breakout"].values()]
     assert float(breakout["Average of last games"]) == pytest.approx(np.mean(finals), abs=0.005)
     assert float(breakout["Best game"]) == max(score for games in logs["breakout"].values() for score, _ in games)
@@ -133,7 +133,7 @@ def test_report_writes_a_png_per_game_and_the_tables(logs: dict, tmp_path, capsy
     # Both Monitor files of one folder are one run of 10 games
     assert pong["Runs"] == "1"
     assert pong["Games"] == "10"
-    assert pong["Budget (agent steps)"] == f"{10 * 900:,}"
+    assert pong["Budget (Monitor frames / frame skip)"] == f"{10 * 900:,}"
     assert float(pong["DQN"]) == TABLE1["Pong"].dqn
 
 
