@@ -348,3 +348,19 @@ def test_an_empty_log_is_reported_with_the_free_space(tmp_path: pathlib.Path) ->
     log.write_text("line 1\nOSError: [Errno 28] No space left on device\n")
     assert log_tail(log) == "line 1\nOSError: [Errno 28] No space left on device"
     assert "unreadable" in log_tail(tmp_path / "missing.log")
+
+
+def test_the_speed_is_the_one_between_the_last_two_log_prints(tmp_path: pathlib.Path) -> None:
+    """SB3's fps averages over the whole segment (the fast random steps too); the status reads the recent rate."""
+    from sb3_dqn_paper.campaign.runs import log_progress
+
+    def block(steps: int, elapsed: int, fps: int) -> str:
+        rows = [("exploration_rate", "0.7"), ("fps", fps), ("time_elapsed", elapsed), ("total_timesteps", steps)]
+        return "\n".join(f"|    {key:<16} | {value:<8} |" for key, value in rows) + "\n"
+
+    log = tmp_path / "001.log"
+    log.write_text("starting\n" + block(100_000, 1_000, 100))
+    assert log_progress(log) == {"exploration_rate": 0.7, "fps": 100.0, "time_elapsed": 1000.0, "total_timesteps": 100_000.0}
+    log.write_text(block(100_000, 1_000, 100) + block(106_000, 1_120, 94))
+    progress = log_progress(log)
+    assert progress["recent_fps"] == 50.0 and progress["fps"] == 94.0 and progress["total_timesteps"] == 106_000

@@ -34,7 +34,9 @@ MODEL_PREFIX = "model"
 _CHECKPOINT = re.compile(rf"^{CHECKPOINT_PREFIX}_(\d+)_steps\.zip$")
 _MODEL = re.compile(rf"^{MODEL_PREFIX}_(\d+)_steps\.zip$")
 _SEGMENT_FOLDER = re.compile(r"^(.+)_(\d+)$")
-_LOG_VALUE = re.compile(r"^\|\s+(total_timesteps|fps|exploration_rate|ep_rew_mean)\s+\|\s+(\S+)\s+\|", re.MULTILINE)
+_LOG_VALUE = re.compile(
+    r"^\|\s+(total_timesteps|time_elapsed|fps|exploration_rate|ep_rew_mean)\s+\|\s+(\S+)\s+\|", re.MULTILINE
+)
 
 
 @dataclass(frozen=True)
@@ -215,21 +217,31 @@ def _read_tail(path: pathlib.Path, size: int) -> str:
 
 def log_progress(path: pathlib.Path) -> dict[str, float]:
     """
-    The last values SB3's logger printed to a segment log.
+    The last values SB3's logger printed to a segment log, and the speed between its last two prints.
+
+    SB3's ``fps`` is the average since the segment started, which in a run's first segment includes the fast random
+    steps before ``learning_starts``; ``recent_fps`` is the rate between the last two prints in the log's tail.
 
     :param path: A segment log
-    :return: ``total_timesteps``, ``fps``, ``exploration_rate``, ``ep_rew_mean`` where printed
+    :return: ``total_timesteps``, ``time_elapsed``, ``fps``, ``exploration_rate``, ``ep_rew_mean`` where printed, and
+        ``recent_fps`` where two prints with different times are in the tail
     """
     try:
-        tail = _read_tail(path, 8192)
+        tail = _read_tail(path, 16384)
     except OSError:
         return {}
     values: dict[str, float] = {}
+    history: dict[str, list[float]] = {"total_timesteps": [], "time_elapsed": []}
     for key, value in _LOG_VALUE.findall(tail):
         try:
             values[key] = float(value)
         except ValueError:
             continue
+        if key in history:
+            history[key].append(values[key])
+    steps, times = history["total_timesteps"], history["time_elapsed"]
+    if len(steps) >= 2 and len(times) >= 2 and times[-1] > times[-2]:
+        values["recent_fps"] = (steps[-1] - steps[-2]) / (times[-1] - times[-2])
     return values
 
 

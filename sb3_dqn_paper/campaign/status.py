@@ -22,7 +22,8 @@ class RunStatus:
     :param run: The run
     :param target: Its total agent steps
     :param steps: Agent steps done (the running segment's last log line, else the newest checkpoint)
-    :param steps_per_second: The running segment's agent steps per second (SB3's ``fps``), if running
+    :param steps_per_second: The running segment's agent steps per second between its last two log prints (SB3's
+        ``fps``, the average since the segment started, where there is only one), if running
     :param epsilon: Exploration rate at ``steps``
     :param last_evaluation: ``(agent steps, average score, games)`` of the newest evaluation
     :param state: ``running``, ``waiting`` (owned by a live campaign process, not running yet), ``stopped``, ``done``,
@@ -95,7 +96,7 @@ def run_status(run: Run, target: int, running_here: bool = False) -> RunStatus:
     if running and logs:
         progress = log_progress(logs[-1])
         steps = max(steps, int(progress.get("total_timesteps", 0)))
-        speed = progress.get("fps")
+        speed = progress.get("recent_fps", progress.get("fps"))
         epsilon = progress.get("exploration_rate")
     if epsilon is None:
         epsilon = _epsilon(steps, _run_hyperparams(run))
