@@ -42,10 +42,11 @@ def check_paper_dqn_arguments(
     precision: str = "fp32",
     stats_window_size: int = 100,
     seed: int | None = None,
+    **_: Any,
 ) -> None:
     """
     Refuse impossible settings of :class:`~sb3_dqn_paper.paper_dqn.PaperDQN` before any env, buffer or network is
-    built. The parameters are PaperDQN's (keyword-only).
+    built. The parameters are PaperDQN's (keyword-only); the others PaperDQN passes (its ``locals()``) are ignored.
 
     :raises InvalidArgumentError: naming the first impossible setting (a ``ValueError`` subclass)
     :raises UnsupportedPrecisionError: for an unknown ``precision``

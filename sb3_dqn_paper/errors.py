@@ -1,5 +1,7 @@
 """Error types raised by sb3-dqn-paper, so callers can tell the project's own refusals from bugs."""
 
+from typing import Any
+
 
 class PaperDQNError(Exception):
     """Base class of every error this package raises on purpose."""
@@ -11,6 +13,34 @@ class InvalidModelFileError(PaperDQNError, ValueError):
 
 class NonFiniteLossError(PaperDQNError, FloatingPointError):
     """The TD loss became NaN or infinite; training stopped before the bad gradient reached the weights."""
+
+    @classmethod
+    def for_minibatch(cls, loss_value: float, update: int, model: Any, replay_data: Any) -> "NonFiniteLossError":
+        """
+        The error for a minibatch, with the advice that fits its cause: non-finite rewards or observations come from
+        the env, not from the learning rate.
+
+        :param loss_value: The loss
+        :param update: The number of the update that was refused
+        :param model: The model (its ``num_timesteps`` is named)
+        :param replay_data: The minibatch (SB3's ``ReplayBufferSamples`` or ``DictReplayBufferSamples``)
+        :return: The error
+        """
+        import torch as th
+
+        start = (
+            f"PaperDQN: the loss became {loss_value} at update {update} (agent step {model.num_timesteps}); "
+            "the weights were not updated. "
+        )
+        parts = [replay_data.observations, replay_data.next_observations]
+        observations = [tensor for part in parts for tensor in (part.values() if isinstance(part, dict) else [part])]
+        if not th.isfinite(replay_data.rewards).all():
+            advice = "The minibatch holds non-finite rewards: check the env's rewards (the learning rate is not the cause)."
+        elif any(tensor.is_floating_point() and not th.isfinite(tensor).all() for tensor in observations):
+            advice = "The minibatch holds non-finite observations: check the env's observations."
+        else:
+            advice = "Lower the learning rate, enable max_grad_norm or loss='huber', or check the rewards."
+        return cls(start + advice)
 
 
 class CheckpointError(PaperDQNError, ValueError):

@@ -100,24 +100,21 @@ fraction of the raw size in :data:`COMPRESSION_CODECS`), which the memory check 
 an estimate; ``memory_usage`` gives the actual bytes.
 """
 
-import functools
-import inspect
 import math
 import warnings
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 import torch as th
 from gymnasium import spaces
-from stable_baselines3.common.buffers import BaseBuffer, DictReplayBuffer, ReplayBuffer
-from stable_baselines3.common.preprocessing import get_action_dim, get_obs_shape, is_image_space, is_image_space_channels_first
+from stable_baselines3.common.buffers import BaseBuffer, ReplayBuffer
+from stable_baselines3.common.preprocessing import is_image_space, is_image_space_channels_first
 from stable_baselines3.common.type_aliases import ReplayBufferSamples
 from stable_baselines3.common.vec_env import VecEnv, VecFrameStack, VecNormalize, unwrap_vec_wrapper
 
 from sb3_dqn_paper.atari import PAPER_FRAME_STACK
 from sb3_dqn_paper.errors import InsufficientMemoryError, InvalidArgumentError, UnsupportedObservationError
-from sb3_dqn_paper.memory_check import available_memory_bytes as available_memory_bytes  # importable from here as before
+from sb3_dqn_paper.frame_codecs import BYTES_OBJECT_OVERHEAD, COMPRESSION_CODECS, frame_codec
 from sb3_dqn_paper.memory_check import check_memory_available, format_bytes
 
 #: Default spare frame slots, as a fraction of the rows, for the one extra frame each episode needs.
@@ -126,50 +123,6 @@ DEFAULT_EXTRA_FRAME_FRACTION = 0.003
 GPU_HEADROOM_BYTES = 2 * 1024**3
 #: Rejection rounds after which ``sample`` gives up (only reachable when almost no row is valid).
 MAX_REJECTION_ROUNDS = 1000
-#: Frame codecs of ``compression``: the package each needs, and the compressed size the memory check assumes, as a
-#: fraction of the raw frame (the worst of the seven Table 1 games played at random, 84x84 frames, rounded up:
-#: Qbert, 1,330 bytes with zstd level 1 and 1,901 with lz4; see docs). Frames that compress worse take up to their
-#: raw size, never more (they are then stored raw).
-COMPRESSION_CODECS = {"zstd": ("zstandard", 0.2), "lz4": ("lz4", 0.28)}
-#: Install hint named in the error when a codec's package is missing.
-COMPRESSION_EXTRA = "pip install 'sb3-dqn-paper[compression]'"
-#: Bytes CPython spends on one ``bytes`` object besides its payload: its header (``sys.getsizeof(b"")``) and about
-#: 8 bytes of allocator rounding on average. The 8-byte pointer to it is counted in the frame array.
-BYTES_OBJECT_OVERHEAD = 33 + 8
-
-
-@functools.cache
-def frame_codec(name: str) -> tuple[Callable[[Any], bytes], Callable[[bytes, int], bytes]]:
-    """
-    The compress and decompress functions of a frame codec (the package is imported here), one pair per process:
-    the codec's contexts (a few MB for zstd) are allocated once, not per buffer.
-
-    :param name: ``"zstd"`` (zstandard, level 1) or ``"lz4"`` (lz4 block format, fast mode)
-    :return: ``compress(buffer) -> bytes`` and ``decompress(data, raw_size) -> bytes``
-    :raises ValueError: for an unknown codec
-    :raises ImportError: naming the extra to install when the codec's package is missing
-    """
-    if name not in COMPRESSION_CODECS:
-        raise InvalidArgumentError(f"compression must be None or one of {sorted(COMPRESSION_CODECS)}, got {name!r}")
-    package = COMPRESSION_CODECS[name][0]
-    try:
-        if name == "zstd":
-            import zstandard
-
-            compressor = zstandard.ZstdCompressor(level=1)  # with the content size: one-shot decompression
-            decompressor = zstandard.ZstdDecompressor()
-            return compressor.compress, lambda data, size: decompressor.decompress(data)
-        import lz4.block
-
-        def compress_lz4(buffer: Any) -> bytes:
-            return lz4.block.compress(buffer, store_size=False)
-
-        return compress_lz4, lambda data, size: lz4.block.decompress(data, uncompressed_size=size)
-    except ImportError as error:
-        raise ImportError(
-            f"FrameStackReplayBuffer(compression={name!r}) needs the {package} package, which is not installed: "
-            f"{COMPRESSION_EXTRA} (or pip install {package}), or use compression=None."
-        ) from error
 
 
 def frame_stack_layout(
@@ -773,91 +726,3 @@ class FrameStackReplayBuffer(ReplayBuffer):
         if fits:
             self.frames = th.from_numpy(self.frames).to(frames_device)
         # else the frames stay a numpy array on the CPU; sample() moves the minibatches to ``device``
-
-
-#: Arguments that SB3's ``OffPolicyAlgorithm`` gives the replay buffer itself; in ``replay_buffer_kwargs`` they clash.
-ALGORITHM_BUFFER_ARGUMENTS = ("buffer_size", "observation_space", "action_space", "device", "n_envs", "optimize_memory_usage")
-
-
-def sb3_buffer_bytes(
-    buffer_size: int, observation_space: spaces.Space, action_space: spaces.Space, n_envs: int, optimize_memory_usage: bool
-) -> int:
-    """
-    The bytes SB3's ``ReplayBuffer`` (or ``DictReplayBuffer``, for a ``Dict`` space) allocates: observations, next
-    observations (not with ``optimize_memory_usage``), actions, and float32 rewards, dones and timeouts.
-
-    :param buffer_size: Transitions, over all envs (split over them as SB3 does)
-    :param observation_space: The observation space
-    :param action_space: The action space
-    :param n_envs: Number of envs
-    :param optimize_memory_usage: SB3's option that stores each observation once
-    :return: The bytes
-    """
-    rows = max(buffer_size // n_envs, 1) * n_envs
-    subspaces = observation_space.spaces.values() if isinstance(observation_space, spaces.Dict) else [observation_space]
-    observation = sum(int(np.prod(get_obs_shape(space))) * np.dtype(space.dtype).itemsize for space in subspaces)
-    action_dtype = np.dtype(np.float32 if np.dtype(action_space.dtype) == np.float64 else action_space.dtype)
-    action = get_action_dim(action_space) * action_dtype.itemsize
-    copies = 1 if optimize_memory_usage and not isinstance(observation_space, spaces.Dict) else 2
-    return rows * (copies * observation + action + 3 * np.dtype(np.float32).itemsize)
-
-
-def check_replay_buffer_setup(
-    buffer_class: type[ReplayBuffer] | None,
-    buffer_kwargs: dict[str, Any],
-    buffer_size: int,
-    observation_space: spaces.Space,
-    action_space: spaces.Space,
-    n_envs: int,
-    optimize_memory_usage: bool,
-    check_memory: bool = True,
-) -> None:
-    """
-    The checks of a replay buffer, whatever its class, before it is built: its keyword arguments, and the memory it
-    needs (the one check of :func:`~sb3_dqn_paper.memory_check.check_memory_available`; a
-    :class:`FrameStackReplayBuffer` makes it itself when it allocates, other classes are counted as SB3's buffers).
-
-    :param buffer_class: The class the algorithm will build (``None``: SB3's default for the space)
-    :param buffer_kwargs: ``replay_buffer_kwargs``
-    :param buffer_size: Transitions, over all envs
-    :param observation_space: The observation space
-    :param action_space: The action space
-    :param n_envs: Number of envs
-    :param optimize_memory_usage: SB3's option
-    :param check_memory: Check the memory (``False`` for a model being loaded, whose empty buffer may never be filled)
-    :raises InvalidArgumentError: for a keyword argument that the algorithm sets itself, or that the class does not take
-        (e.g. ``compression``, an option of :class:`FrameStackReplayBuffer`, when ``optimize_memory_usage=True`` selects
-        SB3's buffer)
-    :raises InsufficientMemoryError: naming the bytes needed and available, before anything is allocated
-    """
-    if buffer_class is None:
-        buffer_class = DictReplayBuffer if isinstance(observation_space, spaces.Dict) else ReplayBuffer
-    clashes = sorted(set(buffer_kwargs) & set(ALGORITHM_BUFFER_ARGUMENTS))
-    if clashes:
-        raise InvalidArgumentError(
-            f"replay_buffer_kwargs must not hold {clashes}: PaperDQN passes them to the replay buffer itself. "
-            "Give them as PaperDQN's own arguments."
-        )
-    parameters = inspect.signature(buffer_class.__init__).parameters
-    if not any(parameter.kind is inspect.Parameter.VAR_KEYWORD for parameter in parameters.values()):
-        unknown = sorted(set(buffer_kwargs) - set(parameters))
-        if unknown:
-            hint = ""
-            if issubclass(FrameStackReplayBuffer, buffer_class):
-                hint = (
-                    " They are options of FrameStackReplayBuffer, which PaperDQN uses for frame stacks unless "
-                    "optimize_memory_usage=True or another replay_buffer_class is given."
-                )
-            raise InvalidArgumentError(
-                f"replay_buffer_kwargs {unknown} are not arguments of the replay buffer {buffer_class.__name__}.{hint}"
-            )
-    if not check_memory or issubclass(buffer_class, FrameStackReplayBuffer):
-        return  # a FrameStackReplayBuffer checks when it allocates, with its own layout
-    n_bytes = sb3_buffer_bytes(buffer_size, observation_space, action_space, n_envs, optimize_memory_usage)
-    check_memory_available(
-        n_bytes,
-        f"the replay buffer ({buffer_class.__name__}) of {buffer_size:,} transitions",
-        InsufficientMemoryError,
-        note=f" ({n_bytes // max(buffer_size, 1):,} bytes per transition, as SB3 lays it out)",
-        advice=" Lower buffer_size or free memory.",
-    )

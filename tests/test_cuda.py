@@ -34,6 +34,7 @@ import pytest
 import torch as th
 from stable_baselines3.common.envs import FakeImageEnv
 from torch.nn import functional as F
+from updates import train_on
 
 from sb3_dqn_paper.atari import make_paper_atari_env
 from sb3_dqn_paper.errors import NonFiniteLossError
@@ -122,7 +123,7 @@ def plain_loss(model: PaperDQN, q_net: th.nn.Module, data) -> th.Tensor:
 
 def update_errors(model: PaperDQN, reference: str, seed: int = 1) -> dict[str, float]:
     """
-    Relative errors of ``td_loss`` and of every gradient on one minibatch.
+    Relative errors of the loss of ``PaperDQN.train`` and of every gradient on one minibatch.
 
     :param model: A model with a filled buffer
     :param reference: ``"same"`` (the plain computation on the device) or ``"float64"`` (on the CPU)
@@ -136,10 +137,7 @@ def update_errors(model: PaperDQN, reference: str, seed: int = 1) -> dict[str, f
     else:
         q_net = float64_copy(model.q_net)
         expected = reference_loss(model, q_net, data)
-    model.policy.set_training_mode(True)
-    model.policy.optimizer.zero_grad()
-    loss = model.td_loss(data)
-    loss.backward()
+    loss = th.tensor(train_on(model, data), dtype=th.float64)  # PaperDQN.train; .grad keeps the gradients
     expected.backward()
     errors = {"loss": relative_error(loss, expected)}
     for (name, fast), plain in zip(model.q_net.named_parameters(), q_net.parameters(), strict=True):

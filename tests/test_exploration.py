@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from sb3_dqn_paper import PaperDQN
+from sb3_dqn_paper.exploration import linear_epsilon
 
 
 @pytest.mark.parametrize(
@@ -13,7 +14,8 @@ from sb3_dqn_paper import PaperDQN
 def test_paper_schedule_at_chosen_steps(step: int, expected: float) -> None:
     model = PaperDQN("MlpPolicy", "CartPole-v1", buffer_size=100, device="cpu")
     assert (model.exploration_initial_eps, model.exploration_final_eps, model.exploration_steps) == (1.0, 0.1, 1_000_000)
-    assert model.epsilon(step) == pytest.approx(expected, abs=1e-7)
+    settings = (model.exploration_initial_eps, model.exploration_final_eps, model.exploration_steps)
+    assert linear_epsilon(step, *settings) == pytest.approx(expected, abs=1e-7)
 
 
 def test_schedule_does_not_depend_on_total_timesteps() -> None:

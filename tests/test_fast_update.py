@@ -15,6 +15,7 @@ import torch as th
 from stable_baselines3.common.envs import FakeImageEnv, SimpleMultiObsEnv
 from stable_baselines3.common.preprocessing import preprocess_obs
 from torch.nn import functional as F
+from updates import train_on
 
 from sb3_dqn_paper.errors import InvalidArgumentError, NonFiniteLossError
 from sb3_dqn_paper.fast_update import QNetworkInput, has_mode_dependent_layers, prefers_channels_last
@@ -88,13 +89,11 @@ def test_one_update_same_loss_and_gradients(env_kind, td_forward, target_update_
     target_ref = None if model.q_net_target is None else plain_network(model.q_net_target)
     data = sample(model)
 
-    model.policy.set_training_mode(True)
-    loss = model.td_loss(data)
-    loss.backward()
+    loss = train_on(model, data)  # PaperDQN.train on this minibatch; .grad keeps its gradients
     expected = reference_loss(model, q_ref, target_ref, data)
     expected.backward()
 
-    th.testing.assert_close(loss, expected, rtol=1e-6, atol=1e-7)
+    assert loss == pytest.approx(expected.item(), rel=1e-6, abs=1e-7)
     names = [name for name, _ in model.q_net.named_parameters()]
     for name, fast, plain in zip(names, model.q_net.parameters(), q_ref.parameters(), strict=True):
         assert fast.grad is not None and plain.grad is not None, name
@@ -270,11 +269,9 @@ def test_greedy_acting_falls_back_for_other_observation_layouts():
     assert action == model.policy.predict(obs, deterministic=True)[0]
 
 
-def test_deprecated_q_values_is_the_fast_update_s():
-    """PaperDQN.q_values (moved to FastUpdate) still works, warns, and gives q_net's values."""
+def test_fast_q_values_are_q_net_s():
+    """FastUpdate.q_values gives the values of q_net's own forward."""
     model = filled(make_model("image"))
     observations = sample(model).observations
-    with pytest.warns(DeprecationWarning, match="fast_update.q_values"):
-        values = model.q_values(model.q_net, observations)
-    th.testing.assert_close(values, model.fast_update.q_values(model.q_net, observations), rtol=0, atol=0)
+    values = model.fast_update.q_values(model.q_net, observations)
     th.testing.assert_close(values, plain_network(model.q_net)(observations), rtol=1e-6, atol=1e-7)

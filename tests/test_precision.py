@@ -14,6 +14,7 @@ from stable_baselines3.common.buffers import ReplayBuffer
 from stable_baselines3.common.evaluation import evaluate_policy
 from stable_baselines3.common.monitor import Monitor
 from test_learning import CARTPOLE_SETTINGS
+from updates import train_on
 
 from sb3_dqn_paper import PaperDQN, precision
 from sb3_dqn_paper.errors import PaperDQNError, UnsupportedPrecisionError
@@ -84,11 +85,8 @@ def test_bf16_loss_and_gradients_close_to_fp32() -> None:
     data = fp32.replay_buffer.sample(32)
     grads = {}
     for name, model in (("fp32", fp32), ("bf16", bf16)):
-        model.policy.optimizer.zero_grad()
-        loss = model.td_loss(data)
-        assert loss.dtype == th.float32  # the loss is computed in fp32 from fp32 Q-values
-        loss.backward()
-        grads[name] = (loss.item(), th.cat([p.grad.flatten() for p in model.q_net.parameters()]))
+        loss = train_on(model, data)  # PaperDQN.train on this minibatch; .grad keeps its gradients
+        grads[name] = (loss, th.cat([p.grad.flatten() for p in model.q_net.parameters()]))
     (loss32, grad32), (loss16, grad16) = grads["fp32"], grads["bf16"]
     assert loss16 == pytest.approx(loss32, rel=2e-2)
     assert th.nn.functional.cosine_similarity(grad32, grad16, dim=0) > 0.99
@@ -104,8 +102,9 @@ def test_bf16_keeps_fp32_weights_optimizer_state_and_target() -> None:
     assert states and all(t.dtype == th.float32 for t in states)
     data = model.replay_buffer.sample(32)
     with precision.autocast("bf16", model.device):
-        target = model.td_target(data.rewards, data.dones, data.next_observations)
-    assert target.dtype == th.float32
+        q_values = model.fast_update.minibatch_q_values(model.q_net, model.q_net, data.observations, data.next_observations)
+    # train() computes the TD target and the loss from these, outside autocast: in fp32
+    assert [values.dtype for values in q_values] == [th.float32, th.float32]
 
 
 def test_fp32_is_unchanged_by_the_option() -> None:
@@ -120,12 +119,10 @@ def test_fp32_is_unchanged_by_the_option() -> None:
     data = default.replay_buffer.sample(32)
     results = []
     for model in (default, explicit):
-        model.policy.optimizer.zero_grad()
-        loss = model.td_loss(data)
-        loss.backward()
-        results.append((loss.detach(), [p.grad.clone() for p in model.q_net.parameters()]))
+        loss = train_on(model, data)
+        results.append((loss, [p.grad.clone() for p in model.q_net.parameters()]))
     (loss_a, grads_a), (loss_b, grads_b) = results
-    th.testing.assert_close(loss_a, loss_b, rtol=1e-6, atol=0)
+    assert loss_a == pytest.approx(loss_b, rel=1e-6, abs=0)
     for a, b in zip(grads_a, grads_b, strict=True):
         th.testing.assert_close(a, b, rtol=1e-5, atol=1e-8)
 
@@ -186,8 +183,9 @@ def test_bf16_casts_each_weight_once_per_update() -> None:
                 casts.append(tuple(args[0].shape))
             return func(*args, **kwargs)
 
-    with RecordCasts():
-        model.td_loss(data)
+    # the two forwards of train(), as it runs them
+    with RecordCasts(), precision.autocast("bf16", model.device):
+        model.fast_update.minibatch_q_values(model.q_net, model.q_net, data.observations, data.next_observations)
     parameters = sorted(tuple(p.shape) for p in model.q_net.parameters())
     inputs = [tuple(data.observations.shape)] * 2
     assert sorted(casts) == sorted(parameters + inputs)

@@ -26,7 +26,8 @@ from test_replay_buffer import (
 from sb3_dqn_paper import PaperDQN
 from sb3_dqn_paper.checkpoint import load_checkpoint, read_checkpoint_meta, save_checkpoint
 from sb3_dqn_paper.errors import CheckpointError, InsufficientMemoryError, InvalidArgumentError
-from sb3_dqn_paper.replay_buffer import BYTES_OBJECT_OVERHEAD, FrameStackReplayBuffer, frame_codec
+from sb3_dqn_paper.frame_codecs import BYTES_OBJECT_OVERHEAD, frame_codec
+from sb3_dqn_paper.replay_buffer import FrameStackReplayBuffer
 
 th.set_num_threads(1)
 

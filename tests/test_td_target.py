@@ -1,41 +1,53 @@
-"""The TD target: online weights without a target network (the paper), target weights with one (Nature)."""
+"""The TD target of ``PaperDQN.train``: online weights without a target network (the paper), target weights with one."""
 
 import numpy as np
+import pytest
 import torch as th
+from stable_baselines3.common.type_aliases import ReplayBufferSamples
+from torch.nn import functional as F
+from updates import train_on
 
 from sb3_dqn_paper import PaperDQN
 
 
-def _batch(model: PaperDQN, n: int = 16) -> tuple[th.Tensor, th.Tensor, th.Tensor]:
+def _batch(n: int = 16, dones: np.ndarray | None = None) -> ReplayBufferSamples:
     rng = np.random.default_rng(0)
-    next_obs = th.as_tensor(rng.normal(size=(n, 4)), dtype=th.float32)
-    rewards = th.as_tensor(rng.normal(size=(n, 1)), dtype=th.float32)
-    dones = th.as_tensor(rng.integers(0, 2, size=(n, 1)), dtype=th.float32)
-    return rewards, dones, next_obs
+    tensor = lambda array: th.as_tensor(array, dtype=th.float32)  # noqa: E731
+    return ReplayBufferSamples(
+        observations=tensor(rng.normal(size=(n, 4))),
+        actions=th.as_tensor(rng.integers(0, 2, size=(n, 1))),
+        next_observations=tensor(rng.normal(size=(n, 4))),
+        dones=tensor(rng.integers(0, 2, size=(n, 1)) if dones is None else dones),
+        rewards=tensor(rng.normal(size=(n, 1))),
+    )
 
 
-def _reference(q_net: th.nn.Module, rewards: th.Tensor, dones: th.Tensor, next_obs: th.Tensor, gamma: float) -> th.Tensor:
+def _reference_loss(q_net: th.nn.Module, target_net: th.nn.Module, data: ReplayBufferSamples, gamma: float) -> float:
+    """``mean((r + gamma (1 - done) max_a' Q_target(s', a') - Q(s, a))^2)``, the maximum taken in Python."""
     with th.no_grad():
-        q_next = q_net(next_obs)
-    best = th.tensor([[max(row)] for row in q_next.tolist()])
-    return rewards + gamma * (1 - dones) * best
+        best = th.tensor([[max(row)] for row in target_net(data.next_observations).tolist()])
+        target = data.rewards + gamma * (1 - data.dones) * best
+        return F.mse_loss(q_net(data.observations).gather(1, data.actions), target).item()
 
 
 def test_no_target_network_uses_online_weights() -> None:
     model = PaperDQN("MlpPolicy", "CartPole-v1", gamma=0.9, seed=0, device="cpu")
     assert model.q_net_target is None
-    rewards, dones, next_obs = _batch(model)
-    target = model.td_target(rewards, dones, next_obs)
-    assert not target.requires_grad
-    assert th.allclose(target, _reference(model.q_net, rewards, dones, next_obs, 0.9))
-    # changing the online weights changes the target
+    data = _batch()
+    expected = _reference_loss(model.q_net, model.q_net, data, 0.9)
+    assert train_on(model, data) == pytest.approx(expected, rel=1e-6)
+    # the step moved the online weights, and with them the next target
+    after_step = _reference_loss(model.q_net, model.q_net, data, 0.9)
+    assert after_step != pytest.approx(expected, rel=1e-3)
+    assert train_on(model, data) == pytest.approx(after_step, rel=1e-6)
+
+
+def test_terminal_transitions_target_the_reward() -> None:
+    model = PaperDQN("MlpPolicy", "CartPole-v1", gamma=0.9, seed=0, device="cpu")
+    data = _batch(dones=np.ones((16, 1)))
     with th.no_grad():
-        for p in model.q_net.parameters():
-            p.add_(0.5)
-    assert not th.allclose(target, model.td_target(rewards, dones, next_obs))
-    # terminal transitions: y = r
-    done_rows = dones.squeeze(1) == 1
-    assert th.equal(target[done_rows], rewards[done_rows])
+        expected = F.mse_loss(model.q_net(data.observations).gather(1, data.actions), data.rewards).item()
+    assert train_on(model, data) == pytest.approx(expected, rel=1e-6)
 
 
 def test_target_network_uses_target_weights_and_syncs() -> None:
@@ -43,13 +55,13 @@ def test_target_network_uses_target_weights_and_syncs() -> None:
         "MlpPolicy", "CartPole-v1", gamma=0.9, target_update_interval=50, learning_starts=1000, seed=0, device="cpu"
     )
     assert model.q_net_target is not None
-    rewards, dones, next_obs = _batch(model)
     with th.no_grad():
         for p in model.q_net.parameters():
             p.add_(0.5)  # online now differs from target
-    target = model.td_target(rewards, dones, next_obs)
-    assert th.allclose(target, _reference(model.q_net_target, rewards, dones, next_obs, 0.9))
-    assert not th.allclose(target, _reference(model.q_net, rewards, dones, next_obs, 0.9))
+    data = _batch()
+    with_target = _reference_loss(model.q_net, model.q_net_target, data, 0.9)
+    assert with_target != pytest.approx(_reference_loss(model.q_net, model.q_net, data, 0.9), rel=1e-3)
+    assert train_on(model, data) == pytest.approx(with_target, rel=1e-6)
     # (no updates before learning_starts) after 49 steps no sync; at step 50 the target becomes a copy
     model.learn(49)
     assert any(not th.equal(a, b) for a, b in zip(model.q_net.parameters(), model.q_net_target.parameters(), strict=True))
