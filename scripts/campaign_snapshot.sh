@@ -29,5 +29,5 @@ cp -r "$campaign/evals" "$data/evals"
         mkdir -p "$data/$(dirname "$file")"
         cp "$campaign/$file" "$data/$file"
     done
-python -m sb3_dqn_paper.campaign report "$campaign" --out "$dest" --agents agents
-python -m sb3_dqn_paper.campaign status "$campaign" > "$dest/status.txt"
+python -m sb3_dqn_paper.tools.campaign report "$campaign" --out "$dest" --agents agents
+python -m sb3_dqn_paper.tools.campaign status "$campaign" > "$dest/status.txt"

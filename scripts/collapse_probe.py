@@ -4,7 +4,7 @@ Short runs that locate where the last hidden layer of PaperDQN's network stops t
 Each variant trains from the same seed on one game for ``--steps`` agent steps (replay memory ``--buffer``, the
 first ``--learning-starts`` steps random) and, every ``--every`` agent steps, writes one JSON line: agent steps,
 updates, inactive units of the 256-unit layer and average max Q on a fixed set of random-play states
-(:mod:`sb3_dqn_paper.held_out_q`), the share of each weight's entries whose RMSProp step the constant dominates
+(:mod:`sb3_dqn_paper.tools.held_out_q`), the share of each weight's entries whose RMSProp step the constant dominates
 (:func:`sb3_dqn_paper.rmsprop.eps_share`), and the mean training return of the last 20 games.
 
 Variants (``--variant``):
@@ -31,7 +31,7 @@ import torch as th
 from stable_baselines3.common.callbacks import BaseCallback
 
 from sb3_dqn_paper import PaperDQN, make_paper_atari_env
-from sb3_dqn_paper.held_out_q import collect_held_out_states, held_out_measures
+from sb3_dqn_paper.tools.held_out_q import collect_held_out_states, held_out_measures
 from sb3_dqn_paper.rmsprop import DEEPMIND_DECAY, DEEPMIND_EPS, CenteredRMSprop, eps_share
 
 VARIANTS = ("paper", "huber", "target", "small_eps")

@@ -2,8 +2,8 @@
 Write the checkpoints that ``test_checkpoint_legacy.py`` loads: run it with the code whose files must keep loading.
 
 ``python tests/make_legacy_checkpoints.py tests/data/checkpoints-<commit>`` writes, for the image env with a
-zstd-compressing replay buffer (Pong's would be 11 MB), a checkpoint after a short run and ``expected.json``: the run's counters
-and the Q-values of the saved network on the env's first observation, which a load must reproduce exactly.
+zstd-compressing replay buffer (Pong's would be 11 MB), a checkpoint after a short run and ``expected.json``: the run's
+counters and the Q-values of the saved network on the env's first observation, which a load must reproduce exactly.
 """
 
 import json
@@ -14,9 +14,9 @@ import numpy as np
 import torch as th
 
 sys.path.insert(0, str(pathlib.Path(__file__).parent))
-from checkpoint_worker import make_env, make_model  # noqa: E402
+from checkpoint_worker import make_env, make_model
 
-from sb3_dqn_paper import save_checkpoint  # noqa: E402
+from sb3_dqn_paper import save_checkpoint
 
 STEPS = 200
 SEED = 5

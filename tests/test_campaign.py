@@ -1,5 +1,5 @@
 """
-``python -m sb3_dqn_paper.campaign``: a two-game campaign stopped with SIGTERM and started again ends where the
+``python -m sb3_dqn_paper.tools.campaign``: a two-game campaign stopped with SIGTERM and started again ends where the
 same campaign without a stop ends; milestones hold; a changed configuration is refused; a crashing run is reported
 while the other finishes; old checkpoints are deleted once evaluated.
 
@@ -19,7 +19,8 @@ import torch as th
 from zoo_cli import require_installed_hook, run_python, start_python
 
 from sb3_dqn_paper import PaperDQN
-from sb3_dqn_paper.campaign.config import (
+from sb3_dqn_paper.errors import InvalidArgumentError, UnknownEnvironmentError
+from sb3_dqn_paper.tools.campaign.config import (
     CONFIG_FILE,
     make_config,
     merge_with_saved,
@@ -27,8 +28,7 @@ from sb3_dqn_paper.campaign.config import (
     read_config,
     write_config,
 )
-from sb3_dqn_paper.campaign.runs import campaign_runs, evaluation_points, log_tail, next_stop, run_stops, segment_command
-from sb3_dqn_paper.errors import InvalidArgumentError, UnknownEnvironmentError
+from sb3_dqn_paper.tools.campaign.runs import campaign_runs, evaluation_points, log_tail, next_stop, run_stops, segment_command
 
 GAMES = "CartPole-v1,Acrobot-v1"
 STEPS = 4000
@@ -38,7 +38,7 @@ RUN = ["--games", GAMES, "--steps", str(STEPS), "--save-freq", "1000", "--eval-e
 
 
 def campaign(out: pathlib.Path, *args: str, check: bool = True, timeout: float = 600):
-    return run_python(["-m", "sb3_dqn_paper.campaign", *args], cwd=out.parent, check=check, timeout=timeout)
+    return run_python(["-m", "sb3_dqn_paper.tools.campaign", *args], cwd=out.parent, check=check, timeout=timeout)
 
 
 def final_checkpoint(out: pathlib.Path, run: str) -> pathlib.Path:
@@ -96,7 +96,7 @@ def test_sigterm_then_the_same_command_ends_as_the_campaign_without_a_stop(
     uninterrupted: pathlib.Path, tmp_path: pathlib.Path
 ) -> None:
     out = tmp_path / "campaign"
-    process = start_python(["-m", "sb3_dqn_paper.campaign", "run", str(out), *RUN, "--jobs", "2"], cwd=tmp_path)
+    process = start_python(["-m", "sb3_dqn_paper.tools.campaign", "run", str(out), *RUN, "--jobs", "2"], cwd=tmp_path)
     runs = out / "runs"
     deadline = time.time() + 300
     # stop in the middle of the second segments (past the milestone): when the first run has written its checkpoint
@@ -170,7 +170,7 @@ def test_status_and_commands(uninterrupted: pathlib.Path) -> None:
     assert len(rows) == 2 and all("4,000" in row and "done" in row for row in rows), status.stdout
     commands = campaign(uninterrupted, "commands", str(uninterrupted)).stdout.splitlines()
     assert commands[1:] == [
-        f"python -m sb3_dqn_paper.campaign run {uninterrupted} --games {game} --seeds 0 --jobs 1"
+        f"python -m sb3_dqn_paper.tools.campaign run {uninterrupted} --games {game} --seeds 0 --jobs 1"
         for game in ("CartPole-v1", "Acrobot-v1")
     ]
     # each printed command is idempotent: the run is done, nothing starts
@@ -183,7 +183,7 @@ def test_status_and_commands(uninterrupted: pathlib.Path) -> None:
 def test_a_crashing_run_is_reported_and_the_other_finishes(tmp_path: pathlib.Path) -> None:
     require_installed_hook()
     out = tmp_path / "campaign"
-    process = start_python(["-m", "sb3_dqn_paper.campaign", "run", str(out), *RUN, "--jobs", "2"], cwd=tmp_path)
+    process = start_python(["-m", "sb3_dqn_paper.tools.campaign", "run", str(out), *RUN, "--jobs", "2"], cwd=tmp_path)
     acrobot_log = out / "runs" / "Acrobot-v1_seed0" / "segments" / "001.log"
     deadline = time.time() + 300
     while not (acrobot_log.is_file() and "total_timesteps  | 1" in acrobot_log.read_text()):
@@ -211,7 +211,7 @@ def test_a_crashing_run_is_reported_and_the_other_finishes(tmp_path: pathlib.Pat
 
 
 def test_a_changed_configuration_is_refused_and_the_folder_kept(tmp_path: pathlib.Path, capsys: pytest.CaptureFixture) -> None:
-    from sb3_dqn_paper.campaign.cli import main
+    from sb3_dqn_paper.tools.campaign.cli import main
 
     out = tmp_path / "campaign"
     config = make_config(parse_games(GAMES), [0], STEPS, [2000], 1000, 1000, 200, "cpu", ["learning_starts:500"])
@@ -239,7 +239,7 @@ def test_a_changed_configuration_is_refused_and_the_folder_kept(tmp_path: pathli
 
 
 def test_bad_input_is_refused_before_anything_starts(tmp_path: pathlib.Path, capsys: pytest.CaptureFixture) -> None:
-    from sb3_dqn_paper.campaign.cli import main
+    from sb3_dqn_paper.tools.campaign.cli import main
 
     with pytest.raises(UnknownEnvironmentError, match="NoSuchGame-v4"):
         parse_games("Pong,NoSuchGame-v4")
@@ -292,7 +292,7 @@ def test_a_killed_campaign_leaves_no_run_behind(tmp_path: pathlib.Path) -> None:
     out = tmp_path / "campaign"
     args = ["--games", "CartPole-v1", "--steps", str(STEPS), "--save-freq", "1000", "--eval-every", "1000",
             "--eval-steps", "200", "--hyperparams", "learning_starts:500"]  # fmt: skip
-    process = start_python(["-m", "sb3_dqn_paper.campaign", "run", str(out), *args], cwd=tmp_path)
+    process = start_python(["-m", "sb3_dqn_paper.tools.campaign", "run", str(out), *args], cwd=tmp_path)
     deadline = time.time() + 300
     while not list((out / "runs").glob("*/paper_dqn/*/rl_model_1000_steps.zip")):
         assert process.poll() is None and time.time() < deadline
@@ -321,7 +321,7 @@ def test_a_killed_campaign_leaves_no_run_behind(tmp_path: pathlib.Path) -> None:
 def test_two_run_commands_on_one_folder_share_nothing(tmp_path: pathlib.Path) -> None:
     require_installed_hook()
     out = tmp_path / "campaign"
-    first = start_python(["-m", "sb3_dqn_paper.campaign", "run", str(out), *RUN, "--jobs", "1"], cwd=tmp_path)
+    first = start_python(["-m", "sb3_dqn_paper.tools.campaign", "run", str(out), *RUN, "--jobs", "1"], cwd=tmp_path)
     deadline = time.time() + 300
     while not (out / "runs" / "CartPole-v1_seed0" / "segment.pid").is_file():
         assert first.poll() is None and time.time() < deadline
@@ -352,7 +352,7 @@ def test_an_empty_log_is_reported_with_the_free_space(tmp_path: pathlib.Path) ->
 
 def test_the_speed_is_the_one_between_the_last_two_log_prints(tmp_path: pathlib.Path) -> None:
     """SB3's fps averages over the whole segment (the fast random steps too); the status reads the recent rate."""
-    from sb3_dqn_paper.campaign.runs import log_progress
+    from sb3_dqn_paper.tools.campaign.runs import log_progress
 
     def block(steps: int, elapsed: int, fps: int) -> str:
         rows = [("exploration_rate", "0.7"), ("fps", fps), ("time_elapsed", elapsed), ("total_timesteps", steps)]

@@ -9,8 +9,8 @@ import pathlib
 import numpy as np
 import pytest
 
-from sb3_dqn_paper.campaign.config import make_config, run_name, write_config
-from sb3_dqn_paper.campaign.table import (
+from sb3_dqn_paper.tools.campaign.config import make_config, run_name, write_config
+from sb3_dqn_paper.tools.campaign.table import (
     REPORT_DATA_FILE,
     REPORT_FILE,
     aggregate_iqm,
@@ -21,8 +21,8 @@ from sb3_dqn_paper.campaign.table import (
     reference_cells,
     write_campaign_report,
 )
-from sb3_dqn_paper.evaluate import Episode, EvaluationResult
-from sb3_dqn_paper.table1 import TABLE1
+from sb3_dqn_paper.tools.evaluate import Episode, EvaluationResult
+from sb3_dqn_paper.tools.table1 import TABLE1
 
 #: Evaluation games per (game, agent steps) of the campaign below.
 GAMES = {
@@ -50,7 +50,7 @@ def campaign(tmp_path: pathlib.Path) -> pathlib.Path:
 
 
 def test_table1_layout_budgets_and_references(campaign: pathlib.Path, tmp_path: pathlib.Path) -> None:
-    from sb3_dqn_paper.campaign.config import read_config
+    from sb3_dqn_paper.tools.campaign.config import read_config
 
     written = write_campaign_report(campaign, read_config(campaign), tmp_path / "report")
     assert str(tmp_path / "report" / REPORT_FILE) in written

@@ -24,18 +24,8 @@ from stable_baselines3.common.vec_env import DummyVecEnv
 
 from sb3_dqn_paper import atomic_io
 from sb3_dqn_paper.atomic_io import TEMP_MARKER
-from sb3_dqn_paper.checkpoint import (
-    META_ENTRY,
-    REPLAY_BUFFER_ENTRY,
-    PaperCheckpointCallback,
-    list_checkpoints,
-    load_checkpoint,
-    resume_learning,
-    save_checkpoint,
-)
-from sb3_dqn_paper.checkpoint import (
-    main as checkpoint_main,
-)
+from sb3_dqn_paper.checkpoint import META_ENTRY, REPLAY_BUFFER_ENTRY, PaperCheckpointCallback, list_checkpoints, load_checkpoint, resume_learning, save_checkpoint
+from sb3_dqn_paper.tools.checkpoint import main as checkpoint_main
 from sb3_dqn_paper.errors import CheckpointError, InvalidReplayBufferError, NonFiniteLossError, SaveError
 from sb3_dqn_paper.paper_dqn import PaperDQN
 

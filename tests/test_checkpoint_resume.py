@@ -21,12 +21,7 @@ import pytest
 import torch as th
 from checkpoint_worker import RUNS, dump_state, make_env, make_model
 
-from sb3_dqn_paper.checkpoint import (
-    list_checkpoints,
-    load_checkpoint,
-    resume_learning,
-    save_checkpoint,
-)
+from sb3_dqn_paper.checkpoint import list_checkpoints, load_checkpoint, resume_learning, save_checkpoint
 
 pytestmark = pytest.mark.slow
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from sb3_dqn_paper import cli
+from sb3_dqn_paper.tools import cli
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -16,7 +16,12 @@ def run_cli(*args: str) -> subprocess.CompletedProcess:
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
     return subprocess.run(
-        [sys.executable, "-m", "sb3_dqn_paper.cli", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
+        [sys.executable, "-m", "sb3_dqn_paper.tools.cli", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
 
 
@@ -73,10 +78,10 @@ def test_usage_lines_name_the_command_as_typed(capsys: pytest.CaptureFixture) ->
             cli.main(args)
         assert exit_status.value.code == 0
         assert capsys.readouterr().out.startswith(usage)
-    from sb3_dqn_paper.held_out_q import make_parser
+    from sb3_dqn_paper.tools.held_out_q import make_parser
 
     assert argparse.ArgumentParser.__init__ is init, "argparse is put back after the command"
-    assert make_parser().prog == "python -m sb3_dqn_paper.held_out_q"
+    assert make_parser().prog == "python -m sb3_dqn_paper.tools.held_out_q"
 
 
 def test_bench_help_lists_the_benchmarks(capsys: pytest.CaptureFixture) -> None:

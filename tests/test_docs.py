@@ -14,7 +14,7 @@ import sys
 
 import pytest
 
-from sb3_dqn_paper.table1 import CLEANRL_CURVE_POINTS, DOPAMINE_ITERATION_STEPS, DOPAMINE_PER_ITERATION, TABLE1
+from sb3_dqn_paper.tools.table1 import CLEANRL_CURVE_POINTS, DOPAMINE_ITERATION_STEPS, DOPAMINE_PER_ITERATION, TABLE1
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 DOC_FILES = [ROOT / "README.md", ROOT / "CHANGELOG.md", *sorted((ROOT / "docs").glob("*.md"))]
@@ -235,10 +235,10 @@ def test_docs_name_the_commands() -> None:
     modules = named_modules()
     # the tools, the benchmarks and rl-zoo3's training command are all documented with their command lines
     assert {
-        "sb3_dqn_paper.evaluate",
-        "sb3_dqn_paper.report",
-        "sb3_dqn_paper.record",
-        "sb3_dqn_paper.checkpoint",
+        "sb3_dqn_paper.tools.evaluate",
+        "sb3_dqn_paper.tools.report",
+        "sb3_dqn_paper.tools.record",
+        "sb3_dqn_paper.tools.checkpoint",
         "sb3_dqn_paper.benchmarks.speed",
         "sb3_dqn_paper.benchmarks.memory",
         "rl_zoo3.train",
@@ -449,8 +449,8 @@ def test_there_are_campaign_folders() -> None:
 @pytest.mark.parametrize("campaign", CAMPAIGNS, ids=lambda path: path.name)
 def test_campaign_report_is_made_from_its_data(campaign: pathlib.Path, tmp_path: pathlib.Path) -> None:
     """Each campaign's table1.md and table1.json are what `campaign report` makes of its files (``data/``)."""
-    from sb3_dqn_paper.campaign.config import read_config
-    from sb3_dqn_paper.campaign.table import REPORT_DATA_FILE, REPORT_FILE, write_campaign_report
+    from sb3_dqn_paper.tools.campaign.config import read_config
+    from sb3_dqn_paper.tools.campaign.table import REPORT_DATA_FILE, REPORT_FILE, write_campaign_report
 
     data = campaign / "data"
     write_campaign_report(data, read_config(data), tmp_path)

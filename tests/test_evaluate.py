@@ -11,14 +11,9 @@ from stable_baselines3.common.monitor import load_results
 
 from sb3_dqn_paper import PaperDQN, make_paper_atari_env
 from sb3_dqn_paper.errors import InvalidModelFileError
-from sb3_dqn_paper.evaluate import (
-    RESULT_KIND,
-    EpsilonGreedy,
-    evaluate_paper_protocol,
-    main,
-    make_evaluation_env,
-)
-from sb3_dqn_paper.table1 import TABLE1
+from sb3_dqn_paper.tools.common import make_evaluation_env
+from sb3_dqn_paper.tools.evaluate import RESULT_KIND, EpsilonGreedy, evaluate_paper_protocol, main
+from sb3_dqn_paper.tools.table1 import TABLE1
 
 th.set_num_threads(1)
 

@@ -8,7 +8,7 @@ import torch as th
 
 from sb3_dqn_paper import PaperDQN, make_paper_atari_env
 from sb3_dqn_paper.errors import InvalidArgumentError
-from sb3_dqn_paper.held_out_q import STATE_STRIDE, average_max_q, collect_held_out_states, inactive_units, main
+from sb3_dqn_paper.tools.held_out_q import STATE_STRIDE, average_max_q, collect_held_out_states, inactive_units, main
 
 
 def test_states_are_a_fixed_random_play_sample() -> None:
@@ -59,7 +59,7 @@ def test_average_max_q_is_the_mean_of_the_greedy_values(tmp_path, capsys) -> Non
 
 def test_a_model_of_another_game_or_a_bad_out_is_refused_before_collecting(tmp_path, capsys, monkeypatch) -> None:
     """Pong (6 actions) on Breakout (4 actions, the same observations), a non-discrete env, an existing --out file."""
-    from sb3_dqn_paper import held_out_q
+    from sb3_dqn_paper.tools import held_out_q
 
     collected = []
     real_collect = held_out_q.collect_held_out_states

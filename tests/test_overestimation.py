@@ -1,4 +1,4 @@
-"""Q(s, a) against the discounted clipped return that followed (sb3_dqn_paper.overestimation)."""
+"""Q(s, a) against the discounted clipped return that followed (sb3_dqn_paper.tools.overestimation)."""
 
 import errno
 import json
@@ -10,7 +10,7 @@ import pytest
 
 from sb3_dqn_paper import PaperDQN
 from sb3_dqn_paper.errors import InvalidArgumentError
-from sb3_dqn_paper.overestimation import KIND, discounted_returns, main, play_and_compare
+from sb3_dqn_paper.tools.overestimation import KIND, discounted_returns, main, play_and_compare
 
 
 def test_discounted_returns_end_at_each_episode_end() -> None:
@@ -39,7 +39,7 @@ def test_cartpole_returns_are_the_geometric_sums_of_the_episode_lengths(tmp_path
     assert result["kind"] == KIND and result["epsilon"] == 1.0 and result["gamma"] == gamma
     assert result["episodes"] >= 3 and result["steps"] <= 300
     # rebuild the expected mean return from the episode lengths of the same seeded play
-    from sb3_dqn_paper.evaluate import make_evaluation_env
+    from sb3_dqn_paper.tools.common import make_evaluation_env
 
     env = make_evaluation_env("CartPole-v1", 2)
     rng = np.random.default_rng(2)
@@ -83,7 +83,8 @@ def _cartpole_model_file(tmp_path) -> str:
 
 def test_out_follows_evaluate_s_overwrite_policy_before_playing(tmp_path, capsys, monkeypatch) -> None:
     """--out: an existing file is kept without --overwrite, a folder is refused, both before any step is played."""
-    from sb3_dqn_paper import atomic_io, overestimation
+    from sb3_dqn_paper import atomic_io
+    from sb3_dqn_paper.tools import overestimation
 
     model = _cartpole_model_file(tmp_path)
     args = [model, "--env", "CartPole-v1", "--steps", "60", "--epsilon", "1"]

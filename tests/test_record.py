@@ -6,8 +6,8 @@ import torch as th
 from PIL import Image, ImageSequence
 
 from sb3_dqn_paper import PaperDQN, make_paper_atari_env
-from sb3_dqn_paper.evaluate import evaluate_paper_protocol
-from sb3_dqn_paper.record import main, record_frames, write_gif
+from sb3_dqn_paper.tools.evaluate import evaluate_paper_protocol
+from sb3_dqn_paper.tools.record import main, record_frames, write_gif
 
 th.set_num_threads(1)
 

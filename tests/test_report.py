@@ -11,19 +11,12 @@ import pytest
 import yaml
 from stable_baselines3.common.monitor import ResultsWriter
 
-from sb3_dqn_paper.evaluate import Episode, EvaluationResult, write_json
-from sb3_dqn_paper.report import (
-    TABLE_FILE,
-    MonitorRun,
-    collect_inputs,
-    env_id_from_folder,
-    join_resumed_runs,
-    learning_curve,
-    main,
-    same_budget_references,
-    smooth,
-)
-from sb3_dqn_paper.table1 import DOPAMINE_PER_ITERATION, TABLE1
+from sb3_dqn_paper.tools.common import write_json
+from sb3_dqn_paper.tools.evaluate import Episode, EvaluationResult
+from sb3_dqn_paper.tools.plots import learning_curve, same_budget_references, smooth
+from sb3_dqn_paper.tools.report import TABLE_FILE, collect_inputs, main
+from sb3_dqn_paper.tools.run_folder import MonitorRun, env_id_from_folder, join_resumed_runs
+from sb3_dqn_paper.tools.table1 import DOPAMINE_PER_ITERATION, TABLE1
 
 
 def write_monitor(path: str, env_id: str | None, games: list[tuple[float, int]]) -> None:
@@ -183,7 +176,7 @@ def test_the_run_sets_the_x_range_of_both_panels(tmp_path, monkeypatch: pytest.M
     """A 10k-step Breakout run is not squeezed to the left by Dopamine's 250k-step first iteration."""
     from matplotlib import pyplot as plt
 
-    from sb3_dqn_paper.report import plot_env
+    from sb3_dqn_paper.tools.plots import plot_env
 
     figures = []
     close = plt.close

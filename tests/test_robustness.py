@@ -29,13 +29,8 @@ from zoo_cli import require_installed_hook, run_python
 
 from sb3_dqn_paper import PaperDQN, atomic_io, make_paper_atari_env
 from sb3_dqn_paper.atomic_io import TEMP_MARKER, atomic_write, remove_stale_temporary_files
-from sb3_dqn_paper.checkpoint import (
-    PaperCheckpointCallback,
-    latest_checkpoint,
-    load_checkpoint,
-    save_checkpoint,
-)
-from sb3_dqn_paper.checkpoint import main as checkpoint_main
+from sb3_dqn_paper.checkpoint import PaperCheckpointCallback, latest_checkpoint, load_checkpoint, save_checkpoint
+from sb3_dqn_paper.tools.checkpoint import main as checkpoint_main
 from sb3_dqn_paper.errors import (
     CheckpointError,
     InvalidArgumentError,
@@ -44,12 +39,13 @@ from sb3_dqn_paper.errors import (
     UnknownEnvironmentError,
     UnsupportedObservationError,
 )
-from sb3_dqn_paper.evaluate import RESULT_FORMAT_VERSION, RESULT_KIND, write_json
-from sb3_dqn_paper.evaluate import main as evaluate_main
-from sb3_dqn_paper.record import main as record_main
-from sb3_dqn_paper.record import write_gif
-from sb3_dqn_paper.report import main as report_main
-from sb3_dqn_paper.report import write_report
+from sb3_dqn_paper.tools.common import write_json
+from sb3_dqn_paper.tools.evaluate import RESULT_FORMAT_VERSION, RESULT_KIND
+from sb3_dqn_paper.tools.evaluate import main as evaluate_main
+from sb3_dqn_paper.tools.record import main as record_main
+from sb3_dqn_paper.tools.record import write_gif
+from sb3_dqn_paper.tools.report import main as report_main
+from sb3_dqn_paper.tools.report import write_report
 
 # --- 1. resume falls back past a checkpoint that fails verification ------------------------------------------------
 
@@ -190,7 +186,7 @@ def test_zoo_learning_rate_zero_is_refused(zoo_workdir: Path) -> None:
 
 @pytest.mark.slow
 def test_zoo_refuses_an_empty_trained_agent(zoo_workdir: Path) -> None:
-    # what `-i "$(python -m sb3_dqn_paper.checkpoint --latest no/such/folder)"` expands to
+    # what `-i "$(python -m sb3_dqn_paper.tools.checkpoint --latest no/such/folder)"` expands to
     latest = run_python(["-m", "sb3_dqn_paper.checkpoint", "--latest", "no/such/folder"], cwd=zoo_workdir, check=False)
     assert latest.returncode == 1 and latest.stdout == ""
     result = run_python(

@@ -13,7 +13,7 @@ from zoo_cli import require_installed_hook, run_python
 
 from sb3_dqn_paper import PaperDQN
 from sb3_dqn_paper.checkpoint import REPLAY_BUFFER_ENTRY
-from sb3_dqn_paper.zoo.export import AGENT_INFO_FILE
+from sb3_dqn_paper.tools.export import AGENT_INFO_FILE
 
 AGENTS = Path(__file__).resolve().parent.parent / "agents"
 RUN_FOLDERS = sorted(path for path in (AGENTS / "paper_dqn").iterdir() if path.is_dir()) if AGENTS.is_dir() else []

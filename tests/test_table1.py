@@ -4,7 +4,7 @@ import gymnasium as gym
 import pytest
 
 from sb3_dqn_paper.atari import register_atari_envs
-from sb3_dqn_paper.table1 import METHODS, REFERENCE_SCORES, TABLE1, game_name, paper_game, references_for
+from sb3_dqn_paper.tools.table1 import METHODS, REFERENCE_SCORES, TABLE1, game_name, paper_game, references_for
 
 
 @pytest.mark.parametrize(

@@ -14,8 +14,8 @@ from zoo_cli import require_installed_hook, run_python
 
 from sb3_dqn_paper import PaperDQN
 from sb3_dqn_paper.checkpoint import REPLAY_BUFFER_ENTRY, is_checkpoint
-from sb3_dqn_paper.cli import main as cli_main
-from sb3_dqn_paper.zoo.export import AGENT_INFO_FILE, MACHINE_ARGS, export_agent, main
+from sb3_dqn_paper.tools.cli import main as cli_main
+from sb3_dqn_paper.tools.export import AGENT_INFO_FILE, MACHINE_ARGS, export_agent, main
 
 pytestmark = [pytest.mark.zoo, pytest.mark.slow]
 

@@ -23,7 +23,7 @@ from zoo_cli import REPO_ROOT, require_installed_hook, run_python, start_python
 
 from sb3_dqn_paper import PaperDQN
 from sb3_dqn_paper.checkpoint import PaperCheckpointCallback, list_checkpoints, read_checkpoint_meta, save_checkpoint
-from sb3_dqn_paper.checkpoint import main as checkpoint_main
+from sb3_dqn_paper.tools.checkpoint import main as checkpoint_main
 from sb3_dqn_paper.errors import CheckpointError
 from sb3_dqn_paper.zoo.hyperparams import load_hyperparams
 from sb3_dqn_paper.zoo.resume import EvalWithOwnRandomState

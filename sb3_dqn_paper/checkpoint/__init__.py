@@ -40,12 +40,10 @@ cuDNN/cuBLAS kernels may be non-deterministic, so a resumed GPU run is statistic
 The package holds one job per module: :mod:`~sb3_dqn_paper.checkpoint.env_state` (the env-state walk),
 :mod:`~sb3_dqn_paper.checkpoint.random_state` (random states), :mod:`~sb3_dqn_paper.checkpoint.archive` (the zip
 format, writing, the summary and CRC verification), :mod:`~sb3_dqn_paper.checkpoint.loading` (loading and resuming),
-:mod:`~sb3_dqn_paper.checkpoint.callback` (the callback and its signal handling) and
-:mod:`~sb3_dqn_paper.checkpoint.cli` (``python -m sb3_dqn_paper.checkpoint``). Every public name imports from
-``sb3_dqn_paper.checkpoint`` as before.
+:mod:`~sb3_dqn_paper.checkpoint.callback` (the callback and its signal handling); every public name imports from
+``sb3_dqn_paper.checkpoint``. The command that lists and verifies checkpoints is a tool:
+:mod:`sb3_dqn_paper.tools.checkpoint`.
 """
-
-from typing import Any
 
 from sb3_dqn_paper.checkpoint.archive import (
     CHECKPOINT_FORMAT,
@@ -60,7 +58,6 @@ from sb3_dqn_paper.checkpoint.archive import (
     verify_checkpoint,
 )
 from sb3_dqn_paper.checkpoint.callback import PaperCheckpointCallback
-from sb3_dqn_paper.checkpoint.cli import main
 from sb3_dqn_paper.checkpoint.env_state import env_layers, get_env_state, set_env_state
 from sb3_dqn_paper.checkpoint.loading import latest_checkpoint, list_checkpoints, load_checkpoint, resume_learning
 from sb3_dqn_paper.checkpoint.random_state import get_rng_state, set_rng_state
@@ -80,7 +77,6 @@ __all__ = [
     "latest_checkpoint",
     "list_checkpoints",
     "load_checkpoint",
-    "main",
     "read_checkpoint_meta",
     "resume_learning",
     "save_checkpoint",
@@ -88,29 +84,3 @@ __all__ = [
     "set_rng_state",
     "verify_checkpoint",
 ]
-
-#: Private helpers of the former single module, by name: the module that holds them now. Importing one from here warns.
-_MOVED = {
-    "_EmulatorState": "env_state",
-    "_is_emulator": "env_state",
-    "_type_name": "env_state",
-    "_layer_state": "env_state",
-    "_StoredEntryReader": "archive",
-    "_read_replay_buffer": "archive",
-    "_check_memory_for": "archive",
-    "_checkpoint_pattern": "loading",
-    "_check_env_fits": "loading",
-    "_load_checkpoint_file": "loading",
-    "_print_latest": "cli",
-}
-
-
-def __getattr__(name: str) -> Any:
-    if name in _MOVED:
-        import importlib
-        import warnings
-
-        module = f"sb3_dqn_paper.checkpoint.{_MOVED[name]}"
-        warnings.warn(f"sb3_dqn_paper.checkpoint.{name} is private; it moved to {module}", DeprecationWarning, stacklevel=2)
-        return getattr(importlib.import_module(module), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,5 +1,5 @@
 """
-``python -m sb3_dqn_paper.checkpoint``: show and verify checkpoints, or print the newest usable one.
+``python -m sb3_dqn_paper.tools.checkpoint``: show and verify checkpoints, or print the newest usable one.
 """
 
 import argparse
@@ -22,13 +22,13 @@ from sb3_dqn_paper.errors import (
 
 def main(argv: list[str] | None = None) -> int:
     """
-    Show a checkpoint's summary and check every entry's CRC: ``python -m sb3_dqn_paper.checkpoint FILE``.
+    Show a checkpoint's summary and check every entry's CRC: ``python -m sb3_dqn_paper.tools.checkpoint FILE``.
 
     :param argv: Command-line arguments (default: ``sys.argv[1:]``)
     :return: Exit status: 0 if every file is a sound checkpoint, 1 otherwise
     """
     parser = argparse.ArgumentParser(
-        prog="python -m sb3_dqn_paper.checkpoint",
+        prog="python -m sb3_dqn_paper.tools.checkpoint",
         description="Print the summary of sb3-dqn-paper checkpoints and verify their integrity (CRC of every entry).",
     )
     parser.add_argument("paths", nargs="+", type=pathlib.Path, help="checkpoint files, or folders of them")

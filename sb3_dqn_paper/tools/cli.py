@@ -3,19 +3,19 @@
 
 ``sb3-dqn-paper COMMAND ARGS...`` runs what ``python -m MODULE ARGS...`` runs (both keep working)::
 
-    sb3-dqn-paper evaluate ...            python -m sb3_dqn_paper.evaluate ...
-    sb3-dqn-paper report ...              python -m sb3_dqn_paper.report ...
-    sb3-dqn-paper record ...              python -m sb3_dqn_paper.record ...
-    sb3-dqn-paper checkpoint ...          python -m sb3_dqn_paper.checkpoint ...
-    sb3-dqn-paper export ...              python -m sb3_dqn_paper.zoo.export ...
-    sb3-dqn-paper campaign ...            python -m sb3_dqn_paper.campaign ...
-    sb3-dqn-paper held_out_q ...          python -m sb3_dqn_paper.held_out_q ...
-    sb3-dqn-paper overestimation ...      python -m sb3_dqn_paper.overestimation ...
+    sb3-dqn-paper evaluate ...            python -m sb3_dqn_paper.tools.evaluate ...
+    sb3-dqn-paper report ...              python -m sb3_dqn_paper.tools.report ...
+    sb3-dqn-paper record ...              python -m sb3_dqn_paper.tools.record ...
+    sb3-dqn-paper checkpoint ...          python -m sb3_dqn_paper.tools.checkpoint ...
+    sb3-dqn-paper export ...              python -m sb3_dqn_paper.tools.export ...
+    sb3-dqn-paper campaign ...            python -m sb3_dqn_paper.tools.campaign ...
+    sb3-dqn-paper held_out_q ...          python -m sb3_dqn_paper.tools.held_out_q ...
+    sb3-dqn-paper overestimation ...      python -m sb3_dqn_paper.tools.overestimation ...
     sb3-dqn-paper bench speed ...         python -m sb3_dqn_paper.benchmarks.speed ...   (also: memory, timed_train,
                                                                                            update_variants, peak)
     sb3-dqn-paper zoo train ...           python -m sb3_dqn_paper.zoo train ...
 
-Installed as a console script (``[project.scripts]`` in ``pyproject.toml``); ``python -m sb3_dqn_paper.cli`` is the
+Installed as a console script (``[project.scripts]`` in ``pyproject.toml``); ``python -m sb3_dqn_paper.tools.cli`` is the
 same without the installed script. Each module is imported only when its command runs.
 """
 
@@ -29,14 +29,14 @@ from typing import Any
 
 #: Command -> module whose ``main(argv)`` runs it.
 COMMANDS = {
-    "evaluate": "sb3_dqn_paper.evaluate",
-    "report": "sb3_dqn_paper.report",
-    "record": "sb3_dqn_paper.record",
-    "checkpoint": "sb3_dqn_paper.checkpoint.cli",
-    "export": "sb3_dqn_paper.zoo.export",
-    "campaign": "sb3_dqn_paper.campaign.cli",
-    "held_out_q": "sb3_dqn_paper.held_out_q",
-    "overestimation": "sb3_dqn_paper.overestimation",
+    "evaluate": "sb3_dqn_paper.tools.evaluate",
+    "report": "sb3_dqn_paper.tools.report",
+    "record": "sb3_dqn_paper.tools.record",
+    "checkpoint": "sb3_dqn_paper.tools.checkpoint",
+    "export": "sb3_dqn_paper.tools.export",
+    "campaign": "sb3_dqn_paper.tools.campaign.cli",
+    "held_out_q": "sb3_dqn_paper.tools.held_out_q",
+    "overestimation": "sb3_dqn_paper.tools.overestimation",
     "zoo": "sb3_dqn_paper.zoo.__main__",
 }
 #: ``bench`` sub-command -> benchmark module.
@@ -79,7 +79,7 @@ def _resolve(argv: list[str]) -> tuple[str, list[str]] | None:
 def _usage_names(command: str) -> Iterator[None]:
     """
     While a command runs, its ``argparse`` usage lines name it as it was typed (``sb3-dqn-paper evaluate``), not as
-    ``python -m sb3_dqn_paper.evaluate``, which each module's parser names itself.
+    ``python -m sb3_dqn_paper.tools.evaluate``, which each module's parser names itself.
 
     :param command: The command as typed, e.g. ``"evaluate"`` or ``"bench speed"``
     """

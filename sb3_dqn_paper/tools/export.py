@@ -35,7 +35,8 @@ from collections import OrderedDict
 from collections.abc import Sequence
 from typing import Any
 
-from sb3_dqn_paper.errors import InvalidArgumentError, MissingFileError, OutputExistsError, PaperDQNError
+from sb3_dqn_paper.errors import InvalidArgumentError, MissingFileError, OutputExistsError
+from sb3_dqn_paper.tools.common import run_tool
 
 #: ``args.yml`` entries that name files or services of the machine that trained the agent; not shipped.
 MACHINE_ARGS = ("log_folder", "trained_agent", "tensorboard_log", "conf_file", "optimization_log_path", "storage")
@@ -62,7 +63,7 @@ def _read_run_mapping(path: str) -> Any:
     """
     import yaml
 
-    from sb3_dqn_paper.zoo.hyperparams import load_run_file
+    from sb3_dqn_paper.tools.run_folder import load_run_file
 
     try:
         content = load_run_file(path)
@@ -142,7 +143,7 @@ def export_agent(source: str, folder: str, env_id: str | None = None, run_id: in
     """
     from sb3_dqn_paper.atomic_io import atomic_folder, recover_folder_replace
     from sb3_dqn_paper.paper_dqn import PaperDQN
-    from sb3_dqn_paper.report import env_id_from_folder
+    from sb3_dqn_paper.tools.run_folder import env_id_from_folder
 
     if not os.path.isfile(source):
         raise MissingFileError(f"{source}: no such model or checkpoint file")
@@ -207,9 +208,9 @@ def export_agent(source: str, folder: str, env_id: str | None = None, run_id: in
 
 
 def make_parser() -> argparse.ArgumentParser:
-    """:return: The command-line parser of ``python -m sb3_dqn_paper.zoo.export``"""
+    """:return: The command-line parser of ``python -m sb3_dqn_paper.tools.export``"""
     parser = argparse.ArgumentParser(
-        prog="python -m sb3_dqn_paper.zoo.export",
+        prog="python -m sb3_dqn_paper.tools.export",
         description="Ship a trained agent: the model of a checkpoint or model file of an rl-zoo3 run, without its replay "
         "buffer, laid out so that `python -m rl_zoo3.enjoy --algo paper_dqn --env ENV -f FOLDER` plays it.",
     )
@@ -229,15 +230,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     :return: Exit status: 0 on success, 2 on bad input
     """
     args = make_parser().parse_args(argv)
-    try:
+
+    def run() -> int:
         target = export_agent(args.source, args.out, args.env, args.run_id, args.overwrite)
-    except (PaperDQNError, ValueError, OSError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    with open(os.path.join(target, os.path.basename(target).rsplit("_", 1)[0], AGENT_INFO_FILE)) as file:
-        print(file.read(), end="")
-    print(f"wrote {target}")
-    return 0
+        with open(os.path.join(target, os.path.basename(target).rsplit("_", 1)[0], AGENT_INFO_FILE)) as file:
+            print(file.read(), end="")
+        print(f"wrote {target}")
+        return 0
+
+    return run_tool(run)
 
 
 if __name__ == "__main__":

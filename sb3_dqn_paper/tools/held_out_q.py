@@ -6,14 +6,14 @@ before training starts and track the average of the maximum predicted Q for thes
 smoother than the average score, and rising steadily during training on Breakout and Seaquest.
 
 Here the states are collected by a uniformly random policy in the evaluation env
-(:func:`~sb3_dqn_paper.evaluate.make_evaluation_env`: the training preprocessing, 4 stacked 84x84 frames), seeded,
+(:func:`~sb3_dqn_paper.tools.evaluate.make_evaluation_env`: the training preprocessing, 4 stacked 84x84 frames), seeded,
 so the same ``n_states`` and ``seed`` give the same states for every model; the value of a model is the mean over
 the states of ``max_a Q(s, a)``, computed in batches without gradients.
 
 Beside it, :func:`inactive_units` counts the units of the network's last hidden layer that are zero on every held-out
 state: ReLU units that no longer take part (they get no gradient, so they rarely come back).
 
-Usage: ``python -m sb3_dqn_paper.held_out_q MODEL.zip [MODEL.zip ...] --env BreakoutNoFrameskip-v4 [--states 1000]``.
+Usage: ``python -m sb3_dqn_paper.tools.held_out_q MODEL.zip [MODEL.zip ...] --env BreakoutNoFrameskip-v4 [--states 1000]``.
 """
 
 import argparse
@@ -26,7 +26,8 @@ from typing import Any
 import numpy as np
 from gymnasium import spaces
 
-from sb3_dqn_paper.errors import InvalidArgumentError, PaperDQNError
+from sb3_dqn_paper.errors import InvalidArgumentError
+from sb3_dqn_paper.tools.common import run_tool
 
 #: States in the held-out set by default (the paper does not give its number).
 DEFAULT_STATES = 1000
@@ -43,7 +44,7 @@ def collect_held_out_states(env_id: str, n_states: int = DEFAULT_STATES, seed: i
     :param seed: Seed of the env and of the random actions
     :return: ``n_states`` observations as the model sees them (channel-first for images)
     """
-    from sb3_dqn_paper.evaluate import make_evaluation_env
+    from sb3_dqn_paper.tools.common import make_evaluation_env
 
     if n_states < 1:
         raise InvalidArgumentError(f"--states must be at least 1, got {n_states}")
@@ -140,9 +141,9 @@ def inactive_units(model: Any, states: np.ndarray, batch_size: int = 256) -> tup
 
 
 def make_parser() -> argparse.ArgumentParser:
-    """:return: The command-line parser of ``python -m sb3_dqn_paper.held_out_q``"""
+    """:return: The command-line parser of ``python -m sb3_dqn_paper.tools.held_out_q``"""
     parser = argparse.ArgumentParser(
-        prog="python -m sb3_dqn_paper.held_out_q",
+        prog="python -m sb3_dqn_paper.tools.held_out_q",
         description="The paper's average action value: mean of max_a Q(s, a) over a fixed set of states collected by a "
         "random policy (Mnih et al. 2013, Figure 2), for one or more models of one game.",
     )
@@ -162,10 +163,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     :param argv: Arguments (default: ``sys.argv[1:]``)
     :return: Exit status: 0 on success, 2 on bad input
     """
-    from sb3_dqn_paper.evaluate import check_output_path, check_seed, load_models_for_env, write_json
+    from sb3_dqn_paper.tools.common import check_output_path, check_seed, load_models_for_env, write_json
 
     args = make_parser().parse_args(argv)
-    try:
+
+    def run() -> int:
         check_seed(args.seed)
         for path in args.models:
             if not os.path.isfile(path):
@@ -189,16 +191,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         result = dict(env_id=args.env, n_states=args.states, seed=args.seed, models=rows)
         if args.out:
             write_json(result, args.out, overwrite=args.overwrite)
-    except (PaperDQNError, ValueError, OSError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    print(f"{args.env}: average max Q over {args.states} held-out states (random policy, seed {args.seed})")
-    for row in sorted(rows, key=lambda row: row["num_timesteps"]):
-        units = "" if row["units"] is None else f"  inactive units {row['inactive_units']:>4} of {row['units']}"
-        print(f"{row['num_timesteps']:>12,} agent steps  average max Q {row['average_max_q']:10.4f}{units}  {row['model']}")
-    if args.out:
-        print(json.dumps({"wrote": args.out}))
-    return 0
+        print(f"{args.env}: average max Q over {args.states} held-out states (random policy, seed {args.seed})")
+        for row in sorted(rows, key=lambda row: row["num_timesteps"]):
+            units = "" if row["units"] is None else f"  inactive units {row['inactive_units']:>4} of {row['units']}"
+            print(
+                f"{row['num_timesteps']:>12,} agent steps  average max Q {row['average_max_q']:10.4f}{units}  {row['model']}"
+            )
+        if args.out:
+            print(json.dumps({"wrote": args.out}))
+        return 0
+
+    return run_tool(run)
 
 
 if __name__ == "__main__":

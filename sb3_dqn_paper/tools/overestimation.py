@@ -3,7 +3,7 @@ How far a trained network's action values are above the returns its policy then 
 
 The 2013 paper bootstraps on the network being trained (no target network), which is known to make the maximum in
 the TD target overestimate (van Hasselt et al., 2016, "Deep Reinforcement Learning with Double Q-learning"). The
-paper's own progress measure, the average max Q of :mod:`sb3_dqn_paper.held_out_q`, cannot tell a growing value from
+paper's own progress measure, the average max Q of :mod:`sb3_dqn_paper.tools.held_out_q`, cannot tell a growing value from
 a growing error. This tool compares the two directly: the model plays the evaluation env with an epsilon-greedy
 policy for ``n_steps`` agent steps, and at every step of a completed episode its ``Q(s_t, a_t)`` is set beside the
 discounted return that followed, ``G_t = r_t + gamma r_{t+1} + ...`` up to the end of the episode, with the
@@ -13,7 +13,7 @@ as in training.
 ``G_t`` is the return of the epsilon-greedy policy, while ``Q`` is trained toward the greedy one, so a small excess
 of ``Q`` over ``G`` is expected at epsilon 0.05; an excess many times the return is overestimation.
 
-Usage: ``python -m sb3_dqn_paper.overestimation MODEL.zip --env BreakoutNoFrameskip-v4 [--steps 10000]``.
+Usage: ``python -m sb3_dqn_paper.tools.overestimation MODEL.zip --env BreakoutNoFrameskip-v4 [--steps 10000]``.
 """
 
 import argparse
@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from sb3_dqn_paper.errors import InvalidArgumentError, PaperDQNError
+from sb3_dqn_paper.tools.common import run_tool
 
 #: Agent steps played by default (the paper's evaluation length).
 DEFAULT_STEPS = 10_000
@@ -64,7 +65,7 @@ def play_and_compare(
     Play ``n_steps`` epsilon-greedy agent steps and compare ``Q(s_t, a_t)`` with the discounted clipped return.
 
     :param model: A PaperDQN (or SB3 DQN) model
-    :param env_id: Gymnasium id (the evaluation env of :func:`~sb3_dqn_paper.evaluate.make_evaluation_env`)
+    :param env_id: Gymnasium id (the evaluation env of :func:`~sb3_dqn_paper.tools.evaluate.make_evaluation_env`)
     :param n_steps: Agent steps to play
     :param epsilon: Probability of a random action at each step
     :param seed: Seed of the env and of the random actions
@@ -73,7 +74,7 @@ def play_and_compare(
     """
     import torch as th
 
-    from sb3_dqn_paper.evaluate import check_model_matches_env, make_evaluation_env
+    from sb3_dqn_paper.tools.common import check_model_matches_env, make_evaluation_env
 
     if n_steps < 1:
         raise InvalidArgumentError(f"--steps must be at least 1, got {n_steps}")
@@ -123,9 +124,9 @@ def play_and_compare(
 
 
 def make_parser() -> argparse.ArgumentParser:
-    """:return: The command-line parser of ``python -m sb3_dqn_paper.overestimation``"""
+    """:return: The command-line parser of ``python -m sb3_dqn_paper.tools.overestimation``"""
     parser = argparse.ArgumentParser(
-        prog="python -m sb3_dqn_paper.overestimation",
+        prog="python -m sb3_dqn_paper.tools.overestimation",
         description="Compare a model's Q(s, a) with the discounted clipped return its epsilon-greedy policy then earns "
         "(episodes end at a lost life, as in training), for one or more models of one game.",
     )
@@ -141,15 +142,16 @@ def make_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """
-    Entry point of ``python -m sb3_dqn_paper.overestimation``.
+    Entry point of ``python -m sb3_dqn_paper.tools.overestimation``.
 
     :param argv: Command-line arguments (default: ``sys.argv[1:]``)
     :return: Exit status: 0 on success, 2 on bad input
     """
-    from sb3_dqn_paper.evaluate import check_output_path, check_seed, load_models_for_env, write_json
+    from sb3_dqn_paper.tools.common import check_output_path, check_seed, load_models_for_env, write_json
 
     args = make_parser().parse_args(argv)
-    try:
+
+    def run() -> int:
         missing = [path for path in args.models if not os.path.isfile(path)]
         if missing:
             raise InvalidArgumentError(f"No such model file: {', '.join(missing)}")
@@ -172,12 +174,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
         if args.out:
             write_json({"kind": KIND, "env_id": args.env, "models": results}, args.out, overwrite=args.overwrite)
-    except (PaperDQNError, ValueError, OSError) as error:  # PaperDQNError: every refusal of this package
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    if args.out:
-        print(json.dumps({"wrote": args.out}))
-    return 0
+        if args.out:
+            print(json.dumps({"wrote": args.out}))
+        return 0
+
+    return run_tool(run)
 
 
 if __name__ == "__main__":

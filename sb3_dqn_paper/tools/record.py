@@ -3,8 +3,8 @@ Record a PaperDQN agent playing, as an animated GIF of the emulator's own RGB fr
 
 The agent sees 84x84 grayscale stacks; the GIF shows what a person would see: the 210x160 colour frame that
 ale-py renders (``render_mode="rgb_array"``), one per agent step (the last of the ``k`` frames the action is
-repeated for). The game runs in the evaluation env of :mod:`sb3_dqn_paper.evaluate` (same wrappers, whole games) with the same
-seeded epsilon-greedy policy, so a recording shows the play the evaluation scores.
+repeated for). The game runs in the evaluation env of :mod:`sb3_dqn_paper.tools.evaluate` (same wrappers, whole
+games) with the same seeded epsilon-greedy policy, so a recording shows the play the evaluation scores.
 
 At one frame per agent step, real time is ``60 / k`` frames per second (15 for ``k = 4``). GIF timing is in
 hundredths of a second, so each frame lasts the nearest multiple of 10 ms (70 ms for ``k = 4``, 50 ms for
@@ -12,7 +12,7 @@ hundredths of a second, so each frame lasts the nearest multiple of 10 ms (70 ms
 may hold fewer frames than were recorded while playing for the same time. Pillow is used directly (it is a
 matplotlib dependency): every frame keeps its exact colours, as an Atari frame has far fewer than 256.
 
-Usage: ``python -m sb3_dqn_paper.record MODEL.zip --env BreakoutNoFrameskip-v4 --out play.gif [--steps N]``.
+Usage: ``python -m sb3_dqn_paper.tools.record MODEL.zip --env BreakoutNoFrameskip-v4 --out play.gif [--steps N]``.
 """
 
 import argparse
@@ -26,20 +26,18 @@ from typing import Any
 import numpy as np
 
 from sb3_dqn_paper.atomic_io import atomic_write_files
-from sb3_dqn_paper.errors import InvalidArgumentError, PaperDQNError, RenderError
-from sb3_dqn_paper.evaluate import (
-    PAPER_EVAL_EPSILON,
-    EpsilonGreedy,
-    check_epsilon,
+from sb3_dqn_paper.errors import InvalidArgumentError, RenderError
+from sb3_dqn_paper.tools.common import (
     check_model_matches_env,
-    check_n_steps,
     check_output_path,
     is_atari_env_id,
     load_model,
     make_evaluation_env,
     parse_env_kwargs,
+    run_tool,
     seed_argument,
 )
+from sb3_dqn_paper.tools.evaluate import PAPER_EVAL_EPSILON, EpsilonGreedy, check_epsilon, check_n_steps
 
 #: The Atari 2600's frame rate (NTSC), in frames per second.
 ATARI_FPS = 60
@@ -164,9 +162,9 @@ def write_gif(frames: Sequence[np.ndarray], path: str, duration_ms: int, overwri
 
 
 def make_parser() -> argparse.ArgumentParser:
-    """:return: The command-line parser of ``python -m sb3_dqn_paper.record``"""
+    """:return: The command-line parser of ``python -m sb3_dqn_paper.tools.record``"""
     parser = argparse.ArgumentParser(
-        prog="python -m sb3_dqn_paper.record",
+        prog="python -m sb3_dqn_paper.tools.record",
         description="Record a PaperDQN model playing, as a GIF of the emulator's RGB frames (210x160 for Atari).",
     )
     parser.add_argument("model", help="model file saved by PaperDQN.save (.zip)")
@@ -195,7 +193,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     :return: Exit status: 0 on success, 2 on bad input
     """
     args = make_parser().parse_args(argv)
-    try:
+
+    def run() -> int:
         if not args.out.lower().endswith(".gif"):
             raise InvalidArgumentError(f"--out must name a .gif file, got {args.out!r}")
         check_n_steps(args.steps)
@@ -213,18 +212,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             device=args.device,
         )
         write_gif(recording.frames, args.out, recording.frame_duration_ms, overwrite=args.overwrite)
-    except (PaperDQNError, ValueError, OSError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    height, width = recording.frames[0].shape[:2]
-    games = ", ".join(f"{score:g}" for score in recording.scores) or "none"
-    stored = sum(not np.array_equal(a, b) for a, b in zip(recording.frames, recording.frames[1:], strict=False)) + 1
-    print(
-        f"wrote {args.out}: {len(recording.frames)} frames of {height}x{width}, {recording.frame_duration_ms} ms each "
-        f"(the GIF stores {stored} of them, a run of identical frames once; {os.path.getsize(args.out) / 1024:.0f} KiB); "
-        f"scores of the games that ended: {games}"
-    )
-    return 0
+        height, width = recording.frames[0].shape[:2]
+        games = ", ".join(f"{score:g}" for score in recording.scores) or "none"
+        stored = sum(not np.array_equal(a, b) for a, b in zip(recording.frames, recording.frames[1:], strict=False)) + 1
+        print(
+            f"wrote {args.out}: {len(recording.frames)} frames of {height}x{width}, {recording.frame_duration_ms} ms each "
+            f"(the GIF stores {stored} of them, a run of identical frames once; {os.path.getsize(args.out) / 1024:.0f} KiB); "
+            f"scores of the games that ended: {games}"
+        )
+        return 0
+
+    return run_tool(run)
 
 
 if __name__ == "__main__":

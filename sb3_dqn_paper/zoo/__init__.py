@@ -7,8 +7,8 @@ rl-zoo3 integration: ``paper_dqn`` as an rl-zoo3 algorithm, its hyperparameter f
 - :mod:`sb3_dqn_paper.zoo.sampler`: the Optuna search space over what the paper left open,
 - :mod:`sb3_dqn_paper.zoo.resume`: exact resume from ``-i CHECKPOINT``, checkpoints for ``--save-freq``, evaluations
   that leave training's random states alone,
-- :mod:`sb3_dqn_paper.zoo.hyperparams`: where the shipped ``paper_dqn.yml`` is; reading a run's ``config.yml``/``args.yml``,
-- :mod:`sb3_dqn_paper.zoo.export`: a trained agent, without its replay buffer, in a run folder ``rl_zoo3.enjoy`` plays,
+- :mod:`sb3_dqn_paper.zoo.hyperparams`: where the shipped ``paper_dqn.yml`` is,
+- :mod:`sb3_dqn_paper.zoo.atari_wrapper`: the paper's Atari preprocessing as rl-zoo3's ``env_wrapper``,
 - ``python -m sb3_dqn_paper.zoo train|enjoy|...``: the same rl-zoo3 commands with explicit registration.
 
 This ``__init__`` imports nothing, so that the hook stays cheap at interpreter start.

@@ -1,5 +1,5 @@
 """
-Where the shipped ``paper_dqn.yml`` is, and how to read it and the hyperparameter files of an rl-zoo3 run.
+Where the shipped ``paper_dqn.yml`` is, and how to read it.
 
 The file is package data, ``sb3_dqn_paper/hyperparams/paper_dqn.yml``, read with :mod:`importlib.resources`: the
 same path for a wheel and an editable install. ``hyperparams/paper_dqn.yml`` at the top of the repository (rl-zoo3's
@@ -7,7 +7,6 @@ own layout, where users look for it) is a symbolic link to it, so there is one f
 """
 
 import importlib.resources
-from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
@@ -50,28 +49,3 @@ def load_hyperparams(path: str | Path | None = None) -> dict[str, dict[str, Any]
     if not isinstance(content, dict) or not all(isinstance(entry, dict) for entry in content.values()):
         raise InvalidArgumentError(f"{path} must map env ids to dicts of hyperparameters, as rl-zoo3 expects")
     return content
-
-
-class _RunFileLoader(yaml.SafeLoader):
-    """A safe loader that also reads the ``OrderedDict`` that rl-zoo3 writes, and no other Python object."""
-
-
-_RunFileLoader.add_constructor(
-    "tag:yaml.org,2002:python/object/apply:collections.OrderedDict",
-    lambda loader, node: OrderedDict(loader.construct_sequence(node, deep=True)[0]),
-)
-
-
-def load_run_file(path: str | Path) -> Any:
-    """
-    Read the ``config.yml`` or ``args.yml`` of an rl-zoo3 run (``logs/<algo>/<EnvId>_<n>/<EnvId>/``).
-
-    rl-zoo3 writes them with ``yaml.dump`` of an ``OrderedDict`` and reads them back with ``yaml.UnsafeLoader``; this
-    reads the same files without running arbitrary constructors.
-
-    :param path: The file
-    :return: Its content, with rl-zoo3's ``OrderedDict`` as an ``OrderedDict``
-    :raises yaml.YAMLError: for a damaged file or one with other Python objects
-    """
-    with open(path) as file:
-        return yaml.load(file, Loader=_RunFileLoader)

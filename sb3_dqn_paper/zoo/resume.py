@@ -94,7 +94,7 @@ def refuse_empty_trained_agent(argv: list[str]) -> None:
     if empty_trained_agent_given(argv):
         raise CheckpointError(
             "-i/--trained-agent was given an empty path, so rl-zoo3 would start a new run from step 0 instead of "
-            'resuming. This happens when -i "$(python -m sb3_dqn_paper.checkpoint --latest FOLDER)" finds no usable '
+            'resuming. This happens when -i "$(python -m sb3_dqn_paper.tools.checkpoint --latest FOLDER)" finds no usable '
             "checkpoint in FOLDER (check the folder name; --latest names what it skipped). To start a new run on "
             "purpose, leave -i out."
         )

@@ -1,8 +1,8 @@
-"""``python -m sb3_dqn_paper.campaign``: see :mod:`sb3_dqn_paper.campaign.cli`."""
+"""``python -m sb3_dqn_paper.tools.campaign``: see :mod:`sb3_dqn_paper.tools.campaign.cli`."""
 
 import sys
 
-from sb3_dqn_paper.campaign.cli import main
+from sb3_dqn_paper.tools.campaign.cli import main
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -1,5 +1,5 @@
 """
-``python -m sb3_dqn_paper.campaign`` (also ``sb3-dqn-paper campaign``)::
+``python -m sb3_dqn_paper.tools.campaign`` (also ``sb3-dqn-paper campaign``)::
 
     run OUT --games table1|ID[,ID...] --steps N [--seeds 0[,1,...]] [--jobs J] [--milestones N[,N...]]
         [--save-freq N] [--eval-every N] [--eval-steps N] [--device D] [--replay-compression zstd|lz4|none]
@@ -21,7 +21,8 @@ import sys
 import time
 from collections.abc import Sequence
 
-from sb3_dqn_paper.campaign.config import (
+from sb3_dqn_paper.errors import InvalidArgumentError, PaperDQNError
+from sb3_dqn_paper.tools.campaign.config import (
     COMPRESSIONS,
     CONFIG_FILE,
     CampaignConfig,
@@ -34,7 +35,6 @@ from sb3_dqn_paper.campaign.config import (
     run_name,
     write_config,
 )
-from sb3_dqn_paper.errors import InvalidArgumentError, PaperDQNError
 
 #: Bytes per stored transition of a 1M replay memory, the largest of the seven games (docs/replay-buffer.md).
 CHECKPOINT_BYTES_PER_TRANSITION = {"zstd": 1_404, "lz4": 1_980, "none": 7_056}
@@ -45,7 +45,7 @@ PLAIN_STATUS_INTERVAL = 600.0
 def make_parser() -> argparse.ArgumentParser:
     """:return: The command-line parser"""
     parser = argparse.ArgumentParser(
-        prog="python -m sb3_dqn_paper.campaign",
+        prog="python -m sb3_dqn_paper.tools.campaign",
         description="Train a set of games to a budget with rl_zoo3.train --algo paper_dqn, through stops and resumes; "
         "evaluate with the paper's protocol; report in Table 1's layout.",
     )
@@ -137,8 +137,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     """``campaign run``: start or resume."""
     from rich.console import Console
 
-    from sb3_dqn_paper.campaign.scheduler import Scheduler
-    from sb3_dqn_paper.campaign.status import campaign_status, status_table
+    from sb3_dqn_paper.tools.campaign.scheduler import Scheduler
+    from sb3_dqn_paper.tools.campaign.status import campaign_status, status_table
 
     out = pathlib.Path(args.out).absolute()
     saved = read_config(out)
@@ -202,7 +202,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     """``campaign status``: the table."""
     from rich.console import Console
 
-    from sb3_dqn_paper.campaign.status import campaign_status, status_table
+    from sb3_dqn_paper.tools.campaign.status import campaign_status, status_table
 
     config = _existing_config(args.out)
     console = Console()
@@ -219,13 +219,13 @@ def cmd_commands(args: argparse.Namespace) -> int:
     print("# one command per run; each resumes its run from its newest sound checkpoint, and does nothing if it is done")
     for game in config.games:
         for seed in config.seeds:
-            print(f"python -m sb3_dqn_paper.campaign run {out} --games {game} --seeds {seed} --jobs 1")
+            print(f"python -m sb3_dqn_paper.tools.campaign run {out} --games {game} --seeds {seed} --jobs 1")
     return 0
 
 
 def cmd_report(args: argparse.Namespace) -> int:
     """``campaign report``: Table 1 and the rest."""
-    from sb3_dqn_paper.campaign.table import write_campaign_report
+    from sb3_dqn_paper.tools.campaign.table import write_campaign_report
 
     config = _existing_config(args.out)
     written = write_campaign_report(args.out, config, args.report_out, agents=args.agents)

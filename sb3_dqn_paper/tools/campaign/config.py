@@ -13,7 +13,7 @@ from typing import Any
 
 from sb3_dqn_paper.atomic_io import atomic_write_files
 from sb3_dqn_paper.errors import InvalidArgumentError, UnknownEnvironmentError
-from sb3_dqn_paper.table1 import TABLE1
+from sb3_dqn_paper.tools.table1 import TABLE1
 
 #: Name of the configuration file at the top of a campaign folder.
 CONFIG_FILE = "campaign.json"
@@ -71,7 +71,7 @@ class CampaignConfig:
         :return: The ``--hyperparams`` items of its runs: the campaign's replay codec (Atari games only: the frame
             buffer is theirs), then the user's
         """
-        from sb3_dqn_paper.evaluate import is_atari_env_id
+        from sb3_dqn_paper.tools.common import is_atari_env_id
 
         items = list(self.hyperparams)
         if self.replay_compression != "none" and is_atari_env_id(env_id):
@@ -104,7 +104,7 @@ def parse_games(text: str) -> list[str]:
     :raises InvalidArgumentError: for an empty list or a game named twice
     :raises UnknownEnvironmentError: for an id Gymnasium does not know
     """
-    from sb3_dqn_paper.evaluate import is_atari_env_id
+    from sb3_dqn_paper.tools.common import is_atari_env_id
 
     if text.strip() == "table1":
         return list(TABLE1_GAMES)

@@ -1,10 +1,10 @@
 """
 The paper-protocol evaluation of one campaign checkpoint, run by ``campaign run`` in a process of its own:
 the checkpoint's weights are kept as a model file without the replay buffer (a few MB, so the checkpoint itself
-can be deleted), then evaluated with :func:`~sb3_dqn_paper.evaluate.evaluate_paper_protocol` (epsilon 0.05,
+can be deleted), then evaluated with :func:`~sb3_dqn_paper.tools.evaluate.evaluate_paper_protocol` (epsilon 0.05,
 whole games), and the result is written as JSON beside the other evaluations.
 
-``python -m sb3_dqn_paper.campaign.evaluation CHECKPOINT --env ID --model-out MODEL --out JSON [--steps N]``
+``python -m sb3_dqn_paper.tools.campaign.evaluation CHECKPOINT --env ID --model-out MODEL --out JSON [--steps N]``
 """
 
 import argparse
@@ -32,7 +32,8 @@ def evaluate_checkpoint(
     :param device: Torch device
     :return: The evaluation, as written
     """
-    from sb3_dqn_paper.evaluate import evaluate_paper_protocol, load_model, write_json
+    from sb3_dqn_paper.tools.common import load_model, write_json
+    from sb3_dqn_paper.tools.evaluate import evaluate_paper_protocol
 
     model = load_model(checkpoint, device=device)
     model.save(model_out)
@@ -52,7 +53,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     :return: Exit status: 0 on success, 2 on an error of this package
     """
     parser = argparse.ArgumentParser(
-        prog="python -m sb3_dqn_paper.campaign.evaluation",
+        prog="python -m sb3_dqn_paper.tools.campaign.evaluation",
         description="Keep a campaign checkpoint's weights and evaluate them with the paper's protocol.",
     )
     parser.add_argument("checkpoint")

@@ -25,7 +25,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sb3_dqn_paper.campaign.config import CampaignConfig, run_name
+from sb3_dqn_paper.tools.campaign.config import CampaignConfig, run_name
 
 #: File name prefix of the checkpoints ``rl_zoo3.train --save-freq`` writes (with ``--algo paper_dqn``).
 CHECKPOINT_PREFIX = "rl_model"

@@ -2,7 +2,7 @@
 ``campaign run``: the runs of a campaign as ``rl_zoo3.train`` processes, J at a time, milestone by milestone.
 
 Each run goes on in segments. A segment is one process of the user's own command line
-(:func:`~sb3_dqn_paper.campaign.runs.segment_command`); the first starts the run with its seed, every later one
+(:func:`~sb3_dqn_paper.tools.campaign.runs.segment_command`); the first starts the run with its seed, every later one
 resumes it exactly from its newest checkpoint that passes the CRC check (``-i``). A segment ends at the next
 milestone (so that every run reaches milestone k before any run goes past it), at the run's total, or when the
 campaign is stopped: SIGTERM or SIGINT is passed on to every segment as SIGTERM, each finishes its update, writes a
@@ -27,8 +27,8 @@ from dataclasses import dataclass, field
 from typing import IO, Any
 
 from sb3_dqn_paper.atomic_io import atomic_write_files
-from sb3_dqn_paper.campaign.config import CampaignConfig
-from sb3_dqn_paper.campaign.runs import (
+from sb3_dqn_paper.tools.campaign.config import CampaignConfig
+from sb3_dqn_paper.tools.campaign.runs import (
     MODEL_PREFIX,
     Run,
     RunLock,
@@ -353,7 +353,7 @@ class Scheduler:
         command = [
             sys.executable,
             "-m",
-            "sb3_dqn_paper.campaign.evaluation",
+            "sb3_dqn_paper.tools.campaign.evaluation",
             str(checkpoint),
             "--env",
             run.env_id,

@@ -10,8 +10,8 @@ from dataclasses import dataclass
 
 from rich.table import Table
 
-from sb3_dqn_paper.campaign.config import CampaignConfig
-from sb3_dqn_paper.campaign.runs import Run, RunLock, campaign_runs, log_progress
+from sb3_dqn_paper.tools.campaign.config import CampaignConfig
+from sb3_dqn_paper.tools.campaign.runs import Run, RunLock, campaign_runs, log_progress
 
 
 @dataclass
@@ -48,27 +48,24 @@ class RunStatus:
 
 def _epsilon(steps: int, hyperparams: dict) -> float:
     """
-    ``PaperDQN.epsilon`` at ``steps`` for the run's settings, without building a model: its schedule, with its own
-    defaults for the settings the run's ``config.yml`` leaves out.
+    The run's epsilon at ``steps`` without building a model: PaperDQN's schedule, with PaperDQN's defaults for the
+    settings the run's ``config.yml`` leaves out.
     """
     import inspect
 
-    from stable_baselines3.common.utils import LinearSchedule
-
+    from sb3_dqn_paper.exploration import linear_epsilon
     from sb3_dqn_paper.paper_dqn import PaperDQN
 
     defaults = inspect.signature(PaperDQN.__init__).parameters
     initial, final, length = (
-        float(hyperparams.get(name, defaults[name].default))
+        hyperparams.get(name, defaults[name].default)
         for name in ("exploration_initial_eps", "exploration_final_eps", "exploration_steps")
     )
-    if length == 0:
-        return final
-    return LinearSchedule(initial, final, 1.0)(1.0 - min(1.0, steps / length))
+    return linear_epsilon(steps, float(initial), float(final), int(length))
 
 
 def _run_hyperparams(run: Run) -> dict:
-    from sb3_dqn_paper.zoo.hyperparams import load_run_file
+    from sb3_dqn_paper.tools.run_folder import load_run_file
 
     for folder in reversed(run.segment_folders()):
         path = folder / run.env_id.replace("/", "-") / "config.yml"

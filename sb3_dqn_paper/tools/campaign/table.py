@@ -2,7 +2,7 @@
 ``campaign report``: the campaign's evaluations in the layout of the paper's Table 1, at every budget reached,
 beside the paper's rows and the same-budget references; human-normalised scores with their median and
 interquartile mean (IQM) over games and 95 % stratified-bootstrap intervals; the learning curves of every game
-(:func:`sb3_dqn_paper.report.write_report`); and each run's latest evaluated agent exported in rl-zoo3's layout.
+(:func:`sb3_dqn_paper.tools.report.write_report`); and each run's latest evaluated agent exported in rl-zoo3's layout.
 
 Everything is read from the campaign folder: ``campaign.json``, ``evals/<run>/<steps>.json`` and the run folders.
 """
@@ -17,10 +17,10 @@ from typing import Any
 import numpy as np
 
 from sb3_dqn_paper.atomic_io import atomic_write_files
-from sb3_dqn_paper.campaign.config import CampaignConfig
-from sb3_dqn_paper.campaign.runs import Run, campaign_runs
-from sb3_dqn_paper.evaluate import format_score
-from sb3_dqn_paper.table1 import (
+from sb3_dqn_paper.tools.campaign.config import CampaignConfig
+from sb3_dqn_paper.tools.campaign.runs import Run, campaign_runs
+from sb3_dqn_paper.tools.common import format_score
+from sb3_dqn_paper.tools.table1 import (
     BUDGET_REFERENCES,
     DOPAMINE_ITERATION_STEPS,
     DOPAMINE_PER_ITERATION,
@@ -91,7 +91,7 @@ def human_normalised(score: float, game_key: str, reference: str = "dqn_zoo") ->
 
     :param score: A score of the game
     :param game_key: The game (:attr:`PaperGame.key`)
-    :param reference: ``"dqn_zoo"`` (:data:`~sb3_dqn_paper.table1.HUMAN_NORMALISATION`, the usual reference) or
+    :param reference: ``"dqn_zoo"`` (:data:`~sb3_dqn_paper.tools.table1.HUMAN_NORMALISATION`, the usual reference) or
         ``"paper"`` (Table 1's own Random and Human rows)
     :return: The human-normalised score (0: random play, 1: the human tester)
     """
@@ -410,7 +410,7 @@ def export_latest_agents(out: str | os.PathLike, config: CampaignConfig, folder:
     :param folder: The agents folder (``rl_zoo3.enjoy -f``)
     :return: The written run folders
     """
-    from sb3_dqn_paper.zoo.export import AGENT_INFO_FILE, export_agent
+    from sb3_dqn_paper.tools.export import AGENT_INFO_FILE, export_agent
 
     written = []
     for run in campaign_runs(out, config):
@@ -445,7 +445,7 @@ def write_campaign_report(
     :param agents: Where the agents go (default ``report_out/agents``)
     :return: The files and folders written
     """
-    from sb3_dqn_paper.report import write_report
+    from sb3_dqn_paper.tools.report import write_report
 
     report_out = pathlib.Path(report_out)
     scores = collect_scores(out, config)

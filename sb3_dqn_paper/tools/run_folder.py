@@ -1,0 +1,246 @@
+"""
+Reading the folders that training leaves: SB3 ``Monitor`` logs (one run per folder, joined across rl-zoo3 resumes),
+and the ``config.yml`` / ``args.yml`` of an rl-zoo3 run.
+
+Agent steps are read off the Monitor: its ``l`` counts the steps of the env below SB3's ``AtariWrapper``, i.e.
+emulator frames for the ``NoFrameskip`` ids, so agent steps = frames / k with the paper's frame skip ``k``.
+"""
+
+import json
+import os
+import re
+import warnings
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+
+from sb3_dqn_paper.errors import InvalidArgumentError
+
+_CHECKPOINT_NAME = re.compile(r"_(?P<steps>\d+)_steps\.zip$")
+
+
+_RL_ZOO_FOLDER = re.compile(r"^(?P<env>.+?)_\d+(?:_[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})?$")
+
+
+@dataclass
+class MonitorRun:
+    """
+    The completed training games of one run (one folder of Monitor files).
+
+    :param env_id: Gymnasium id of the run's env
+    :param folder: Folder of the Monitor files
+    :param agent_steps: Agent steps at the end of each game (cumulative, over all the run's envs)
+    :param scores: Unclipped score of each game, in the order the games ended
+    :param segments: For a run resumed from checkpoints: the folders it is joined from, oldest first
+    """
+
+    env_id: str
+    folder: str
+    agent_steps: np.ndarray
+    scores: np.ndarray
+    segments: tuple[str, ...] = ()
+
+    @property
+    def budget(self) -> int:
+        """Agent steps covered by the run's completed games."""
+        return int(self.agent_steps[-1]) if len(self.agent_steps) else 0
+
+
+def monitor_steps_per_agent_step(env_id: str) -> int:
+    """
+    How many Monitor steps make one agent step, by default.
+
+    For Atari ids without built-in frame skip, the Monitor sits below ``AtariWrapper`` and counts frames: the
+    paper's ``k`` (4, or 3 for Space Invaders). Anything else (ids with built-in frame skip, non-Atari envs): 1.
+
+    :param env_id: Gymnasium id
+    :return: Monitor steps per agent step
+    """
+    import gymnasium as gym
+
+    from sb3_dqn_paper.atari import paper_frame_skip, register_atari_envs
+
+    register_atari_envs()
+    try:
+        spec = gym.spec(env_id)
+    except gym.error.Error:
+        return 1
+    if "ale_py" in str(spec.entry_point) and spec.kwargs.get("frameskip", 1) == 1:
+        return paper_frame_skip(env_id)
+    return 1
+
+
+def _read_monitor_env_id(path: str) -> str | None:
+    """:return: The ``env_id`` in the header of a Monitor file, if it names one"""
+    with open(path) as file:
+        first_line = file.readline()
+    if not first_line.startswith("#"):
+        raise InvalidArgumentError(f"{path} is not an SB3 Monitor file: its first line is not a '#{{...}}' header")
+    try:
+        header = json.loads(first_line[1:])
+    except json.JSONDecodeError as error:
+        raise InvalidArgumentError(f"{path} has a damaged Monitor header: {error}") from error
+    env_id = header.get("env_id")
+    return None if env_id in (None, "None", "") else str(env_id)
+
+
+def env_id_from_folder(folder: str) -> str | None:
+    """
+    The env id in an rl-zoo3 run folder name (``PongNoFrameskip-v4_1`` gives ``PongNoFrameskip-v4``).
+
+    :param folder: Path of the folder
+    :return: The env id, or ``None`` if the name does not have rl-zoo3's form
+    """
+    match = _RL_ZOO_FOLDER.match(os.path.basename(os.path.normpath(folder)))
+    return None if match is None else match.group("env")
+
+
+def load_monitor_run(folder: str, frame_skip: int | None = None) -> MonitorRun | None:
+    """
+    Read the Monitor files of one folder as one run.
+
+    :param folder: A folder holding ``*.monitor.csv`` files
+    :param frame_skip: Monitor steps per agent step; ``None`` for :func:`monitor_steps_per_agent_step`
+    :return: The run, or ``None`` (with a warning) when no env id can be found
+    :raises ValueError: for a damaged Monitor file
+    """
+    from stable_baselines3.common.monitor import get_monitor_files, load_results
+    from stable_baselines3.common.results_plotter import X_TIMESTEPS, ts2xy
+
+    files = sorted(get_monitor_files(folder))
+    env_ids = {_read_monitor_env_id(path) for path in files} - {None}
+    if len(env_ids) > 1:
+        raise InvalidArgumentError(
+            f"The Monitor files in {folder} come from different envs {sorted(env_ids)}; keep one run per folder"
+        )
+    env_id = env_ids.pop() if env_ids else env_id_from_folder(folder)
+    if env_id is None:
+        warnings.warn(f"Skipping {folder}: its Monitor files name no env id and the folder name is not '<EnvId>_<run>'")
+        return None
+    try:
+        data_frame = load_results(folder)
+    except (AssertionError, ValueError, KeyError) as error:
+        raise InvalidArgumentError(f"The Monitor files in {folder} could not be read: {error!r}") from error
+    if frame_skip is None:
+        frame_skip = monitor_steps_per_agent_step(env_id)
+    monitor_steps, scores = ts2xy(data_frame, X_TIMESTEPS)
+    agent_steps = np.asarray(monitor_steps, dtype=np.float64) / frame_skip
+    return MonitorRun(env_id, folder, agent_steps, np.asarray(scores, dtype=np.float64))
+
+
+def resumed_from(folder: str, env_id: str) -> tuple[str, int] | None:
+    """
+    The run folder and agent step an rl-zoo3 run continues from, when it was started with ``-i CHECKPOINT``.
+
+    rl-zoo3 records ``-i`` as ``trained_agent`` in ``<folder>/<EnvId>/args.yml``. A checkpoint written by
+    ``--save-freq`` is named ``<prefix>_<agent steps>_steps.zip``; the agent step is read from the file's
+    metadata when the file is still there, else from that name.
+
+    :param folder: An rl-zoo3 run folder
+    :param env_id: Its env id
+    :return: ``(folder of the checkpoint, its agent step)``, or ``None`` for a run that did not resume a checkpoint
+    """
+    args_file = os.path.join(folder, env_id.replace("/", "-"), "args.yml")
+    if not os.path.isfile(args_file):
+        return None
+    import yaml
+
+    try:
+        args = load_run_file(args_file)
+    except yaml.YAMLError as error:
+        warnings.warn(f"{args_file} could not be read ({error}); {folder} is taken as a run of its own")
+        return None
+    trained_agent = args.get("trained_agent") if isinstance(args, dict) else None
+    if not trained_agent:
+        return None
+    from sb3_dqn_paper.checkpoint import is_checkpoint, read_checkpoint_meta
+
+    if os.path.isfile(trained_agent) and is_checkpoint(trained_agent):
+        steps = int(read_checkpoint_meta(trained_agent)["num_timesteps"])
+    else:
+        match = _CHECKPOINT_NAME.search(os.path.basename(trained_agent))
+        if match is None:
+            return None
+        steps = int(match.group("steps"))
+    return os.path.normpath(os.path.dirname(trained_agent)), steps
+
+
+def join_resumed_runs(runs: Sequence[MonitorRun]) -> list[MonitorRun]:
+    """
+    Join each rl-zoo3 run that resumed a checkpoint (``-i rl_model_<N>_steps.zip``) to the run it continues.
+
+    A resume writes a new run folder whose Monitor restarts its step count: its games are shifted by the
+    checkpoint's ``N`` agent steps and appended to the games of the checkpoint's run up to ``N`` (games after
+    the checkpoint were not continued). The checkpoint's run is found at the path ``-i`` named, or, when the logs
+    were copied or moved since, as the sibling folder of that name. Chains (a resume of a resume) are followed;
+    the joined run keeps the newest folder's name and lists every folder in ``segments``.
+
+    :param runs: Runs as read from their folders
+    :return: The runs, resumed ones joined
+    """
+    by_folder = {os.path.normpath(run.folder): run for run in runs}
+    parents = {}
+    for folder, run in by_folder.items():
+        origin = resumed_from(folder, run.env_id)
+        if origin is None:
+            continue
+        # The checkpoint's folder as recorded, or, for a log tree copied or moved since, the sibling of that name
+        sibling = os.path.join(os.path.dirname(folder), os.path.basename(origin[0]))
+        parent = next((path for path in (origin[0], sibling) if path in by_folder and path != folder), None)
+        if parent is not None:
+            parents[folder] = (parent, origin[1])
+    joined = []
+    continued = {parent for parent, _ in parents.values()}
+    for folder, run in by_folder.items():
+        if folder in continued:
+            continue
+        # The chain from the newest folder back to the first run, each with the agent step it starts at
+        chain = [(folder, 0)]
+        while chain[-1][0] in parents:
+            parent, offset = parents[chain[-1][0]]
+            if parent in (segment for segment, _ in chain):
+                raise InvalidArgumentError(f"The runs in {sorted(dict(chain))} resume each other in a circle")
+            chain[-1] = (chain[-1][0], offset)
+            chain.append((parent, 0))
+        chain.reverse()
+        steps, scores = [], []
+        for index, (segment, start) in enumerate(chain):
+            # games of this segment after the step the next segment resumed from were not continued
+            end = chain[index + 1][1] if index + 1 < len(chain) else np.inf
+            absolute = by_folder[segment].agent_steps + start
+            kept = absolute <= end
+            steps.append(absolute[kept])
+            scores.append(by_folder[segment].scores[kept])
+        segments = tuple(segment for segment, _ in chain) if len(chain) > 1 else ()
+        joined.append(MonitorRun(run.env_id, run.folder, np.concatenate(steps), np.concatenate(scores), segments))
+    return joined
+
+
+class _RunFileLoader(yaml.SafeLoader):
+    """A safe loader that also reads the ``OrderedDict`` that rl-zoo3 writes, and no other Python object."""
+
+
+_RunFileLoader.add_constructor(
+    "tag:yaml.org,2002:python/object/apply:collections.OrderedDict",
+    lambda loader, node: OrderedDict(loader.construct_sequence(node, deep=True)[0]),
+)
+
+
+def load_run_file(path: str | Path) -> Any:
+    """
+    Read the ``config.yml`` or ``args.yml`` of an rl-zoo3 run (``logs/<algo>/<EnvId>_<n>/<EnvId>/``).
+
+    rl-zoo3 writes them with ``yaml.dump`` of an ``OrderedDict`` and reads them back with ``yaml.UnsafeLoader``; this
+    reads the same files without running arbitrary constructors.
+
+    :param path: The file
+    :return: Its content, with rl-zoo3's ``OrderedDict`` as an ``OrderedDict``
+    :raises yaml.YAMLError: for a damaged file or one with other Python objects
+    """
+    with open(path) as file:
+        return yaml.load(file, Loader=_RunFileLoader)
