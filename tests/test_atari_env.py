@@ -4,9 +4,11 @@ import numpy as np
 import pytest
 from stable_baselines3.common.atari_wrappers import ClipRewardEnv, EpisodicLifeEnv, MaxAndSkipEnv, NoopResetEnv
 from stable_baselines3.common.monitor import Monitor
+from stable_baselines3.common.vec_env import VecFrameStack
 
-from sb3_dqn_paper import make_paper_atari_env
-from sb3_dqn_paper.atari import paper_frame_skip
+from sb3_dqn_paper import PaperDQN, make_paper_atari_env
+from sb3_dqn_paper.atari import paper_frame_skip, resolve_frame_skip
+from sb3_dqn_paper.errors import InvalidArgumentError
 
 
 def _wrappers(env) -> dict[type, object]:
@@ -27,6 +29,14 @@ def test_frame_skip_per_game(env_id: str, skip: int) -> None:
     env = make_paper_atari_env(env_id, seed=0)
     assert _wrappers(env)[MaxAndSkipEnv]._skip == skip
     env.close()
+
+
+def test_frame_skip_default_explicit_and_refused() -> None:
+    assert resolve_frame_skip("PongNoFrameskip-v4", None) == 4
+    assert resolve_frame_skip("SpaceInvadersNoFrameskip-v4", None) == 3
+    assert resolve_frame_skip("SpaceInvadersNoFrameskip-v4", 2) == 2
+    with pytest.raises(InvalidArgumentError, match="frame_skip must be at least 1, got 0"):
+        resolve_frame_skip("PongNoFrameskip-v4", 0)
 
 
 def test_pipeline_shape_and_wrappers(pong_env) -> None:

@@ -507,6 +507,26 @@ def test_loading_a_model_to_evaluate_it_is_not_refused_for_its_empty_buffer(one_
     assert sum(getattr(buffer, array).nbytes for array in arrays) == 3 * 10**7 * 52 > one_gib_available
 
 
+def test_memory_check_reads_psutil_and_names_what_is_missing(monkeypatch: pytest.MonkeyPatch) -> None:
+    psutil = pytest.importorskip("psutil")
+    from sb3_dqn_paper import memory_check, replay_buffer
+
+    class Available:
+        available = 3 * 2**30
+
+    monkeypatch.setattr(psutil, "virtual_memory", lambda: Available())
+    assert replay_buffer.available_memory_bytes is memory_check.available_memory_bytes  # one memory check
+    assert memory_check.available_memory_bytes() == 3 * 2**30
+    assert memory_check.format_bytes(3 * 2**30) == "3,221,225,472 bytes (3.00 GiB)"
+    memory_check.check_memory_available(3 * 2**30, "x", InsufficientMemoryError)  # exactly what is there: fine
+    with pytest.raises(
+        InsufficientMemoryError,
+        match=r"^x needs 4,294,967,296 bytes \(4.00 GiB\) of memory \(n\), but only 3,221,225,472 bytes \(3.00 GiB\) is "
+        r"available. Free some.$",
+    ):
+        memory_check.check_memory_available(4 * 2**30, "x", InsufficientMemoryError, note=" (n)", advice=" Free some.")
+
+
 def test_frame_stack_options_with_sb3_s_buffer_are_named() -> None:
     """optimize_memory_usage=True selects SB3's buffer: its TypeErrors become named errors."""
     with pytest.raises(InvalidArgumentError, match=r"\['compression'\] are not arguments of the replay buffer ReplayBuffer"):
