@@ -1,5 +1,9 @@
-"""The paper's Atari pipeline: shapes, frame skip per game, reward clipping, and the unclipped score in Monitor."""
+"""
+The paper's Atari pipeline: shapes, frame skip per game, reward clipping, the unclipped score in Monitor, and the
+pipeline PaperDQN builds from an Atari id.
+"""
 
+import gymnasium as gym
 import numpy as np
 import pytest
 from stable_baselines3.common.atari_wrappers import ClipRewardEnv, EpisodicLifeEnv, MaxAndSkipEnv, NoopResetEnv
@@ -88,3 +92,28 @@ def test_rewards_clipped_for_training_but_episode_info_has_the_game_score() -> N
     assert 0 < sum(clipped) <= np.count_nonzero(raw)
     assert episode_info["r"] >= 5 * sum(clipped)
     env.close()
+
+
+def test_atari_id_string_builds_the_paper_pipeline(capsys: pytest.CaptureFixture) -> None:
+    model = PaperDQN("CnnPolicy", "PongNoFrameskip-v4", buffer_size=100, verbose=1)
+    assert "building the paper's pipeline" in capsys.readouterr().out
+    assert model.observation_space.shape == (4, 84, 84)  # not raw 210x160 RGB frames
+    assert model.observation_space.dtype == np.uint8
+    layer = model.env
+    while not isinstance(layer, VecFrameStack):
+        layer = layer.venv
+    reference = make_paper_atari_env("PongNoFrameskip-v4")
+    assert layer.observation_space == reference.observation_space  # (84, 84, 4) uint8, as make_paper_atari_env builds
+    assert [type(env).__name__ for env in _gym_wrappers(layer.venv.envs[0])] == [
+        type(env).__name__ for env in _gym_wrappers(reference.venv.envs[0])
+    ]
+    reference.close()
+    model.env.close()
+
+
+def _gym_wrappers(env: gym.Env) -> list[gym.Env]:
+    layers = [env]
+    while isinstance(env, gym.Wrapper):
+        env = env.env
+        layers.append(env)
+    return layers

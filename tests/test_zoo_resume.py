@@ -247,6 +247,22 @@ def test_replay_buffer_kwargs_equal_to_the_checkpoint_s_are_not_reported_as_igno
         warn_ignored_hyperparams(other, other, model)
 
 
+def test_an_empty_trained_agent_is_refused(tmp_path: pathlib.Path) -> None:
+    # what `-i "$(python -m sb3_dqn_paper.checkpoint --latest no/such/folder)"` expands to: training must not start over
+    require_installed_hook()
+    latest = run_python(["-m", "sb3_dqn_paper.checkpoint", "--latest", "no/such/folder"], cwd=tmp_path, check=False)
+    assert latest.returncode == 1 and latest.stdout == ""
+    result = run_python(
+        ["-m", "rl_zoo3.train", "--algo", "paper_dqn", "--env", "CartPole-v1", "-n", "200", "-f", "logs_empty",
+         "-i", latest.stdout.strip()],
+        cwd=tmp_path,
+        check=False,
+    )  # fmt: skip
+    assert result.returncode != 0
+    assert "-i/--trained-agent was given an empty path" in result.stderr
+    assert not (tmp_path / "logs_empty").exists() or not list((tmp_path / "logs_empty").rglob("*.zip"))
+
+
 def test_latest_command_prints_the_newest_checkpoint(tmp_path: pathlib.Path, capsys: pytest.CaptureFixture) -> None:
     checkpoint_of(tmp_path, "paper_dqn", 60)
     newest = checkpoint_of(tmp_path, "paper_dqn", 80)
