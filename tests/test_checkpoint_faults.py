@@ -378,8 +378,13 @@ def test_non_finite_loss_stops_before_the_weights_change(trained: Any, tmp_path:
     optimizer_state = {key: {k: v.clone() for k, v in state.items()} for key, state in model.policy.optimizer.state.items()}
     model.replay_buffer.rewards[:] = np.nan  # a reward that poisons every TD target
 
-    with pytest.raises(NonFiniteLossError, match=rf"update {model._n_updates + 1}\b.*weights were not updated"):
+    with pytest.raises(
+        NonFiniteLossError, match=rf"loss became nan at update {model._n_updates + 1}\b.*weights were not updated"
+    ) as error:
         model.learn(20, callback=callback, reset_num_timesteps=False)
+    # the advice fits the cause: the rewards, not the learning rate
+    assert "non-finite rewards: check the env's rewards" in str(error.value)
+    assert "Lower the learning rate" not in str(error.value)
     for name, tensor in model.policy.state_dict().items():
         assert th.equal(tensor, weights[name])
     for key, state in model.policy.optimizer.state.items():
