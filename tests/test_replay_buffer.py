@@ -572,10 +572,12 @@ def test_paper_dqn_uses_the_frame_stack_buffer_by_default(tmp_path) -> None:
     assert type(model.replay_buffer) is FrameStackReplayBuffer and model.replay_buffer.frame_stack == 2
 
 
-def test_paper_dqn_learns_exactly_as_with_sb3_buffer() -> None:
-    # Same data, same calls to np.random in sample(): the two buffers give the same minibatches, so the same weights
+@pytest.mark.parametrize("compression", [None, "zstd"])
+def test_paper_dqn_learns_exactly_as_with_sb3_buffer(compression: str | None) -> None:
+    # Same data, same calls to np.random in sample(): the two buffers give the same minibatches (compressed frames
+    # decompress to the same bytes), so the same weights
     weights = []
-    for replay_buffer_class in (None, ReplayBuffer):
+    for replay_buffer_class, replay_buffer_kwargs in ((None, dict(compression=compression)), (ReplayBuffer, None)):
         model = PaperDQN(
             "CnnPolicy",
             image_env(4, n_envs=2),
@@ -584,12 +586,15 @@ def test_paper_dqn_learns_exactly_as_with_sb3_buffer() -> None:
             batch_size=16,
             exploration_steps=100,
             replay_buffer_class=replay_buffer_class,
+            replay_buffer_kwargs=replay_buffer_kwargs,
             seed=7,
             device="cpu",
         )
         model.learn(200)
         assert model._n_updates == 200 - 60
         weights.append(model.policy.state_dict())
+        if replay_buffer_class is None:
+            assert type(model.replay_buffer) is FrameStackReplayBuffer and model.replay_buffer.compression == compression
     assert weights[0].keys() == weights[1].keys()
     for name in weights[0]:
         assert th.equal(weights[0][name], weights[1][name]), name
