@@ -98,7 +98,7 @@ def test_fake_image_env_cnn() -> None:
 
 @pytest.mark.slow
 def test_pong_5000_steps_runs_and_saves(tmp_path) -> None:
-    """Issue check: PaperDQN("CnnPolicy", make_paper_atari_env("PongNoFrameskip-v4")).learn(5000) runs and saves."""
+    """PaperDQN("CnnPolicy", make_paper_atari_env("PongNoFrameskip-v4")).learn(5000) runs and saves."""
     env = make_paper_atari_env("PongNoFrameskip-v4", seed=0)
     model = PaperDQN("CnnPolicy", env, buffer_size=5000, learning_starts=4500, seed=0)
     model.learn(5000)
