@@ -1,12 +1,18 @@
-"""The paper's Atari pipeline: shapes, frame skip per game, reward clipping, and the unclipped score in Monitor."""
+"""
+The paper's Atari pipeline: shapes, frame skip per game, reward clipping, the unclipped score in Monitor, and the
+pipeline PaperDQN builds from an Atari id.
+"""
 
+import gymnasium as gym
 import numpy as np
 import pytest
 from stable_baselines3.common.atari_wrappers import ClipRewardEnv, EpisodicLifeEnv, MaxAndSkipEnv, NoopResetEnv
 from stable_baselines3.common.monitor import Monitor
+from stable_baselines3.common.vec_env import VecFrameStack
 
-from sb3_dqn_paper import make_paper_atari_env
-from sb3_dqn_paper.atari import paper_frame_skip
+from sb3_dqn_paper import PaperDQN, make_paper_atari_env
+from sb3_dqn_paper.atari import paper_frame_skip, resolve_frame_skip
+from sb3_dqn_paper.errors import InvalidArgumentError
 
 
 def _wrappers(env) -> dict[type, object]:
@@ -27,6 +33,14 @@ def test_frame_skip_per_game(env_id: str, skip: int) -> None:
     env = make_paper_atari_env(env_id, seed=0)
     assert _wrappers(env)[MaxAndSkipEnv]._skip == skip
     env.close()
+
+
+def test_frame_skip_default_explicit_and_refused() -> None:
+    assert resolve_frame_skip("PongNoFrameskip-v4", None) == 4
+    assert resolve_frame_skip("SpaceInvadersNoFrameskip-v4", None) == 3
+    assert resolve_frame_skip("SpaceInvadersNoFrameskip-v4", 2) == 2
+    with pytest.raises(InvalidArgumentError, match="frame_skip must be at least 1, got 0"):
+        resolve_frame_skip("PongNoFrameskip-v4", 0)
 
 
 def test_pipeline_shape_and_wrappers(pong_env) -> None:
@@ -78,3 +92,28 @@ def test_rewards_clipped_for_training_but_episode_info_has_the_game_score() -> N
     assert 0 < sum(clipped) <= np.count_nonzero(raw)
     assert episode_info["r"] >= 5 * sum(clipped)
     env.close()
+
+
+def test_atari_id_string_builds_the_paper_pipeline(capsys: pytest.CaptureFixture) -> None:
+    model = PaperDQN("CnnPolicy", "PongNoFrameskip-v4", buffer_size=100, verbose=1)
+    assert "building the paper's pipeline" in capsys.readouterr().out
+    assert model.observation_space.shape == (4, 84, 84)  # not raw 210x160 RGB frames
+    assert model.observation_space.dtype == np.uint8
+    layer = model.env
+    while not isinstance(layer, VecFrameStack):
+        layer = layer.venv
+    reference = make_paper_atari_env("PongNoFrameskip-v4")
+    assert layer.observation_space == reference.observation_space  # (84, 84, 4) uint8, as make_paper_atari_env builds
+    assert [type(env).__name__ for env in _gym_wrappers(layer.venv.envs[0])] == [
+        type(env).__name__ for env in _gym_wrappers(reference.venv.envs[0])
+    ]
+    reference.close()
+    model.env.close()
+
+
+def _gym_wrappers(env: gym.Env) -> list[gym.Env]:
+    layers = [env]
+    while isinstance(env, gym.Wrapper):
+        env = env.env
+        layers.append(env)
+    return layers

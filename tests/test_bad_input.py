@@ -1,16 +1,33 @@
-"""Each bad input is refused with a message naming the problem, before any training starts."""
+"""
+Each bad input is refused with a message naming the problem, before any training starts (a learning-rate schedule
+that turns non-finite during training: before the optimizer step), and every refusal is a ``PaperDQNError`` that is
+still a ``ValueError``. Settings SB3's ``DQN`` accepts but that learn nothing are refused too.
+"""
 
+import pathlib
 import struct
 import zipfile
+from typing import Any
 
 import gymnasium as gym
 import numpy as np
 import pytest
 import torch as th
 from stable_baselines3 import DQN
+from stable_baselines3.common.envs import FakeImageEnv
+from stable_baselines3.common.utils import ConstantSchedule, LinearSchedule
+from stable_baselines3.common.vec_env import DummyVecEnv, VecFrameStack
 
 from sb3_dqn_paper import PaperDQN, make_paper_atari_env
-from sb3_dqn_paper.errors import InvalidArgumentError, InvalidModelFileError, NonFiniteLossError, UnknownEnvironmentError
+from sb3_dqn_paper.checkpoint import PaperCheckpointCallback
+from sb3_dqn_paper.errors import (
+    InvalidArgumentError,
+    InvalidModelFileError,
+    NonFiniteLossError,
+    PaperDQNError,
+    UnknownEnvironmentError,
+    UnsupportedObservationError,
+)
 
 
 def test_continuous_action_space() -> None:
@@ -165,20 +182,6 @@ def test_load_rejects_files_that_are_not_paper_dqn(tmp_path) -> None:
         PaperDQN.load(tmp_path / "sb3_dqn")
 
 
-def test_non_finite_loss_stops_before_the_weights_change() -> None:
-    model = PaperDQN("MlpPolicy", "CartPole-v1", buffer_size=500, learning_starts=50, seed=0, device="cpu")
-    model.learn(60)
-    before = [p.detach().clone() for p in model.q_net.parameters()]
-    with th.no_grad():
-        model.replay_buffer.rewards[:] = np.nan
-    with pytest.raises(NonFiniteLossError, match=r"loss became nan at update \d+") as error:
-        model.learn(10, reset_num_timesteps=False)
-    assert all(th.equal(a, b) for a, b in zip(before, model.q_net.parameters(), strict=True))
-    # the advice fits the cause: the rewards, not the learning rate
-    assert "non-finite rewards: check the env's rewards" in str(error.value)
-    assert "Lower the learning rate" not in str(error.value)
-
-
 def test_a_diverging_network_is_advised_a_lower_learning_rate() -> None:
     model = PaperDQN("MlpPolicy", "CartPole-v1", buffer_size=500, learning_starts=50, seed=0, device="cpu")
     model.learn(60)
@@ -210,3 +213,138 @@ def test_load_reports_a_damaged_weights_entry_as_a_damaged_file(tmp_path) -> Non
     (tmp_path / "model.zip").write_bytes(bytes(content))
     with pytest.raises(InvalidModelFileError, match="is damaged"):
         PaperDQN.load(tmp_path / "model.zip", env=gym.make("CartPole-v1"), device="cpu")
+
+
+# --- learning rates: zero or non-finite, whatever their form ----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "learning_rate",
+    [0, 0.0, -1e-4, float("nan"), float("inf"), np.float32(0.0), ConstantSchedule(0.0), LinearSchedule(0.0, 0.0, 1.0)],
+    ids=["int0", "float0", "negative", "nan", "inf", "np0", "ConstantSchedule0", "LinearSchedule0"],
+)
+def test_learning_rate_that_learns_nothing_is_refused(learning_rate: Any) -> None:
+    with pytest.raises(InvalidArgumentError, match="learning_rate"):
+        PaperDQN("MlpPolicy", "CartPole-v1", learning_rate=learning_rate)
+
+
+def test_learning_rate_schedules_that_learn_are_accepted() -> None:
+    # decaying to 0 at the end of training is a common schedule and learns until then
+    for learning_rate in (lambda progress: 1e-3 * progress, LinearSchedule(1e-3, 0.0, 1.0), ConstantSchedule(1e-4)):
+        PaperDQN("MlpPolicy", "CartPole-v1", learning_rate=learning_rate, buffer_size=100)
+    with pytest.raises(InvalidArgumentError, match=r"gives nan at progress_remaining=0\.5"):
+        PaperDQN("MlpPolicy", "CartPole-v1", learning_rate=lambda p: 1e-3 if p != 0.5 else float("nan"))
+
+
+def test_a_schedule_that_turns_nan_between_the_checked_points_stops_before_the_step() -> None:
+    """nan for 0.55 < progress < 0.65 passes the checks at 1, .75, .5, .25, 0: the update is refused when it comes."""
+
+    def schedule(progress: float) -> float:
+        return float("nan") if 0.55 < progress < 0.65 else 1e-3
+
+    model = PaperDQN("MlpPolicy", "CartPole-v1", learning_starts=100, learning_rate=schedule, seed=0, device="cpu")
+    with pytest.raises(InvalidArgumentError, match=r"gives nan at progress_remaining=0\.6.*stopped before the optimizer"):
+        model.learn(1500)
+    # progress_remaining = 1 - steps / 1500 falls below 0.65 after step 525: the update of step 526 is refused, after
+    # the 425 updates of steps 101 to 525, and every weight is finite
+    assert model.num_timesteps == 526 and model._n_updates == 425
+    assert all(np.isfinite(parameter.detach().numpy()).all() for parameter in model.policy.parameters())
+    assert all(group["lr"] == 1e-3 for group in model.policy.optimizer.param_groups)
+
+
+def test_load_refuses_a_zero_learning_rate(tmp_path: pathlib.Path) -> None:
+    PaperDQN("MlpPolicy", "CartPole-v1", buffer_size=100).save(tmp_path / "model.zip")
+    with pytest.raises(InvalidArgumentError, match="learning_rate"):
+        PaperDQN.load(tmp_path / "model.zip", learning_rate=0.0)
+    # rl-zoo3's enjoy loads to predict only, replacing the saved schedule by 0: allowed
+    model = PaperDQN.load(tmp_path / "model.zip", custom_objects={"learning_rate": 0.0, "lr_schedule": lambda _: 0.0})
+    assert model.learning_rate == 0.0
+
+
+# --- one error family ----------------------------------------------------------------------------------------------
+
+REFUSALS = {
+    "PaperDQN buffer_size=0": lambda: PaperDQN("MlpPolicy", "CartPole-v1", buffer_size=0),
+    "PaperDQN unknown env id": lambda: PaperDQN("MlpPolicy", "NoSuchEnv-v0"),
+    "PaperDQN Box action space": lambda: PaperDQN("MlpPolicy", "Pendulum-v1"),
+    "PaperDQN CnnPolicy on vectors": lambda: PaperDQN("CnnPolicy", "CartPole-v1"),
+    "PaperDQN td_forward": lambda: PaperDQN("MlpPolicy", "CartPole-v1", td_forward="x"),
+    "make_paper_atari_env unknown id": lambda: make_paper_atari_env("NoSuchGameNoFrameskip-v4"),
+    "make_paper_atari_env n_envs=0": lambda: make_paper_atari_env("PongNoFrameskip-v4", n_envs=0),
+    "make_paper_atari_env v5 id": lambda: make_paper_atari_env("ALE/Pong-v5"),
+    "PaperCheckpointCallback save_freq=0": lambda: PaperCheckpointCallback(save_freq=0, save_path="x"),
+}
+
+
+@pytest.mark.parametrize("refusal", REFUSALS)
+def test_every_refusal_is_a_paper_dqn_error_and_still_a_value_error(refusal: str) -> None:
+    with pytest.raises(PaperDQNError) as error:
+        REFUSALS[refusal]()
+    assert isinstance(error.value, ValueError)  # `except ValueError` code written before keeps working
+
+
+@pytest.mark.parametrize(
+    ("make", "error", "message"),
+    [
+        (lambda: make_paper_atari_env("CartPole-v1"), UnknownEnvironmentError, "CartPole-v1 is not an Atari game"),
+        (lambda: PaperDQN("MlpPolicy", "CartPole-v1", train_freq=0), InvalidArgumentError, "train_freq must be at least 1"),
+        (
+            lambda: PaperDQN("MlpPolicy", "CartPole-v1", train_freq=(4, "epoch")),
+            InvalidArgumentError,
+            "train_freq's unit must be 'step' or 'episode'",
+        ),
+        (
+            lambda: PaperDQN("MlpPolicy", "CartPole-v1", policy_kwargs=dict(net_arch="abc")),
+            InvalidArgumentError,
+            r"net_arch'\] must be a list of positive layer sizes",
+        ),
+        (
+            lambda: PaperDQN("MlpPolicy", "CartPole-v1", policy_kwargs=dict(net_arch=[64, 0])),
+            InvalidArgumentError,
+            "net_arch",
+        ),
+    ],
+    ids=["atari-env-of-cartpole", "train_freq=0", "train_freq-unit", "net_arch=abc", "net_arch-zero"],
+)
+def test_clear_errors_instead_of_tracebacks(make: Any, error: type, message: str) -> None:
+    with pytest.raises(error, match=message):
+        make()
+
+
+# --- settings that would silently do something else ----------------------------------------------------------------
+
+
+def test_frame_stack_along_the_wrong_axis_is_refused() -> None:
+    def frames() -> gym.Env:
+        return FakeImageEnv(screen_height=36, screen_width=36, n_channels=1, discrete=True)  # (36, 36, 1): channel-last
+
+    wrong = VecFrameStack(DummyVecEnv([frames]), n_stack=4, channels_order="first")
+    assert wrong.observation_space.shape == (144, 36, 1)  # SB3 stacks along the height, without a word
+    with pytest.raises(UnsupportedObservationError, match=r"channels_order='last'"):
+        PaperDQN("CnnPolicy", wrong)
+    right = VecFrameStack(DummyVecEnv([frames]), n_stack=4)
+    assert PaperDQN("CnnPolicy", right, buffer_size=100).observation_space.shape == (4, 36, 36)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"exploration_steps": float("nan")}, "exploration_steps must be a whole number"),
+        ({"learning_starts": float("nan")}, "learning_starts must be a whole number"),
+        ({"buffer_size": 2.5}, "buffer_size must be an integer"),
+        ({"buffer_size": 1e3}, "buffer_size must be an integer"),  # SB3 would fail later, in np.zeros
+        ({"gradient_steps": 0}, "gradient_steps must be -1 .* or at least 1, got 0: .* never learn"),
+        ({"gradient_steps": -2}, "gradient_steps must be -1"),
+    ],
+)
+def test_silently_useless_settings_are_refused(kwargs: dict, message: str) -> None:
+    if kwargs == {"gradient_steps": 0}:
+        DQN("MlpPolicy", "CartPole-v1", buffer_size=100, **kwargs)  # SB3's DQN accepts it and trains nothing
+    with pytest.raises(InvalidArgumentError, match=message):
+        PaperDQN("MlpPolicy", "CartPole-v1", **kwargs)
+
+
+def test_whole_floats_from_config_files_still_work() -> None:
+    model = PaperDQN("MlpPolicy", "CartPole-v1", buffer_size=1000, exploration_steps=1e3, learning_starts=0.0)
+    model.learn(20)
+    assert model.num_timesteps == 20 and model._n_updates == 20

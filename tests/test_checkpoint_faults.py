@@ -24,10 +24,19 @@ from stable_baselines3.common.vec_env import DummyVecEnv
 
 from sb3_dqn_paper import atomic_io
 from sb3_dqn_paper.atomic_io import TEMP_MARKER
-from sb3_dqn_paper.checkpoint import META_ENTRY, REPLAY_BUFFER_ENTRY, PaperCheckpointCallback, list_checkpoints, load_checkpoint, resume_learning, save_checkpoint
-from sb3_dqn_paper.tools.checkpoint import main as checkpoint_main
+from sb3_dqn_paper.checkpoint import (
+    META_ENTRY,
+    REPLAY_BUFFER_ENTRY,
+    PaperCheckpointCallback,
+    latest_checkpoint,
+    list_checkpoints,
+    load_checkpoint,
+    resume_learning,
+    save_checkpoint,
+)
 from sb3_dqn_paper.errors import CheckpointError, InvalidReplayBufferError, NonFiniteLossError, SaveError
 from sb3_dqn_paper.paper_dqn import PaperDQN
+from sb3_dqn_paper.tools.checkpoint import main as checkpoint_main
 
 
 def random_state_python() -> Any:
@@ -137,6 +146,68 @@ def test_checkpoint_is_also_a_model_file(trained: Any) -> None:
     loaded = PaperDQN.load(good)
     obs = np.zeros((1, 4), dtype=np.float32)
     assert th.equal(loaded.q_net(th.as_tensor(obs)), model.q_net(th.as_tensor(obs)))
+
+
+# --- resume falls back past a checkpoint that fails verification --------------------------------------------------
+
+
+@pytest.fixture
+def two_checkpoints(tmp_path: pathlib.Path) -> tuple[pathlib.Path, pathlib.Path]:
+    """A folder with paper_dqn_100_steps.zip and paper_dqn_200_steps.zip of one CartPole run."""
+    model = make_model("cartpole", make_env("cartpole", seed=0))
+    model.learn(100)
+    older = save_checkpoint(model, tmp_path / "paper_dqn_100_steps.zip")
+    model.learn(100, reset_num_timesteps=False)
+    newer = save_checkpoint(model, tmp_path / "paper_dqn_200_steps.zip")
+    return older, newer
+
+
+def flip_byte_inside(path: pathlib.Path, entry: str) -> None:
+    """Change one byte in the middle of ``entry``'s stored data, as a bad disk sector or a bit flip would."""
+    start, length = data_offset(path, entry)
+    data = bytearray(path.read_bytes())
+    data[start + length // 2] ^= 0x10
+    path.write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize("entry", ["checkpoint/replay_buffer.pkl", "policy.pth"])
+def test_resume_falls_back_past_a_checkpoint_with_a_flipped_byte(
+    two_checkpoints: tuple[pathlib.Path, pathlib.Path], entry: str, capsys: pytest.CaptureFixture
+) -> None:
+    older, newer = two_checkpoints
+    flip_byte_inside(newer, entry)
+    with pytest.warns(UserWarning, match=rf"skipping a damaged checkpoint.*{newer.name}"):
+        model = load_checkpoint(older.parent, env=make_env("cartpole", seed=0))
+    assert model.num_timesteps == 100
+    # the damaged file itself is still refused by name
+    with pytest.raises(CheckpointError, match=newer.name):
+        load_checkpoint(newer, env=make_env("cartpole", seed=0))
+    # --latest never prints a file that does not verify, and says on stderr which one it skipped
+    assert checkpoint_main(["--latest", str(older.parent)]) == 0
+    out, err = capsys.readouterr()
+    assert out.strip() == str(older)
+    assert newer.name in err and "CRC" in err
+    with pytest.warns(UserWarning, match=rf"{newer.name}: entry {entry} is damaged \(CRC mismatch\)"):
+        assert latest_checkpoint(older.parent, verify=True) == older
+
+
+def test_latest_prints_nothing_when_no_checkpoint_verifies(
+    two_checkpoints: tuple[pathlib.Path, pathlib.Path], capsys: pytest.CaptureFixture
+) -> None:
+    for path in two_checkpoints:
+        flip_byte_inside(path, "checkpoint/replay_buffer.pkl")
+    assert checkpoint_main(["--latest", str(two_checkpoints[0].parent)]) == 1
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert "no usable checkpoint" in err
+    with pytest.warns(UserWarning, match="skipping a damaged checkpoint"), pytest.raises(CheckpointError, match="no usable"):
+        load_checkpoint(two_checkpoints[0].parent, env=make_env("cartpole", seed=0))
+
+
+def test_fallback_does_not_hide_a_sound_checkpoint_that_does_not_fit(two_checkpoints: tuple[pathlib.Path, ...]) -> None:
+    # another env: every checkpoint would fail the same way, so the newest one's error is raised, not skipped
+    with pytest.raises(CheckpointError, match=r"paper_dqn_200_steps\.zip was saved for another env"):
+        load_checkpoint(two_checkpoints[0].parent, env=DummyVecEnv([lambda: gym.make("Acrobot-v1")]))
 
 
 # --- another env ---------------------------------------------------------------------------------------------------
@@ -305,8 +376,13 @@ def test_non_finite_loss_stops_before_the_weights_change(trained: Any, tmp_path:
     optimizer_state = {key: {k: v.clone() for k, v in state.items()} for key, state in model.policy.optimizer.state.items()}
     model.replay_buffer.rewards[:] = np.nan  # a reward that poisons every TD target
 
-    with pytest.raises(NonFiniteLossError, match=rf"update {model._n_updates + 1}\b.*weights were not updated"):
+    with pytest.raises(
+        NonFiniteLossError, match=rf"loss became nan at update {model._n_updates + 1}\b.*weights were not updated"
+    ) as error:
         model.learn(20, callback=callback, reset_num_timesteps=False)
+    # the advice fits the cause: the rewards, not the learning rate
+    assert "non-finite rewards: check the env's rewards" in str(error.value)
+    assert "Lower the learning rate" not in str(error.value)
     for name, tensor in model.policy.state_dict().items():
         assert th.equal(tensor, weights[name])
     for key, state in model.policy.optimizer.state.items():

@@ -13,6 +13,7 @@ import random
 import signal
 import subprocess
 import sys
+import textwrap
 import time
 from typing import Any
 
@@ -169,3 +170,18 @@ def test_compressed_replay_buffer_round_trip(tmp_path: pathlib.Path) -> None:
         loaded = load_checkpoint(path, make_env("image", seed=3))
         dump_state(loaded, tmp_path / "after.pkl")
         assert_same_run(load_state(tmp_path / "before.pkl"), load_state(tmp_path / "after.pkl"))
+
+
+def test_documented_shell_form_stops_before_training(tmp_path: pathlib.Path) -> None:
+    # the docs' job-script form of a resume: with no checkpoint the substitution fails, so the script exits before
+    # the training command runs (it cannot silently start over)
+    script = textwrap.dedent(
+        f"""
+        set -e
+        ckpt=$("{sys.executable}" -m sb3_dqn_paper.checkpoint --latest no/such/folder)
+        echo "TRAINING WOULD START FROM $ckpt"
+        """
+    )
+    result = subprocess.run(["bash", "-c", script], cwd=tmp_path, capture_output=True, text=True, check=False)
+    assert result.returncode == 1
+    assert "TRAINING WOULD START" not in result.stdout

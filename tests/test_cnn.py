@@ -1,10 +1,12 @@
-"""The paper's network: layer shapes and parameter count."""
+"""The paper's network: layer shapes and parameter count; image-like float input (SB3's ``test_cnn``)."""
 
 import numpy as np
 import pytest
 import torch as th
 from gymnasium import spaces
+from stable_baselines3.common.envs import FakeImageEnv
 from stable_baselines3.common.torch_layers import NatureCNN
+from stable_baselines3.common.vec_env import DummyVecEnv, VecNormalize, VecTransposeImage
 
 from sb3_dqn_paper import PaperDQN
 from sb3_dqn_paper.policies import PaperCNN
@@ -53,3 +55,19 @@ def test_nature_cnn_through_policy_kwargs(pong_env) -> None:
 def test_paper_cnn_rejects_vector_observations() -> None:
     with pytest.raises(ValueError, match="image observations"):
         PaperCNN(spaces.Box(-1, 1, (4,), np.float32))
+
+
+@pytest.mark.parametrize("normalize_images", [True, False])
+def test_image_like_input(normalize_images: bool) -> None:
+    # as SB3's test_cnn.py::test_image_like_input: float "images" are allowed with normalize_images=False
+    def image_env() -> FakeImageEnv:
+        return FakeImageEnv(screen_height=40, screen_width=40, n_channels=1, discrete=True)
+
+    env = VecNormalize(VecTransposeImage(DummyVecEnv([image_env])))  # float observations, channel-first
+    dtype, low, high = (np.uint8, 0, 255) if normalize_images else (np.float32, -np.inf, np.inf)
+    env.observation_space = spaces.Box(low=low, high=high, shape=env.observation_space.shape, dtype=dtype)
+    small = dict(buffer_size=500, learning_starts=50, batch_size=16, exploration_steps=100)
+    model = PaperDQN("CnnPolicy", env, policy_kwargs=dict(normalize_images=normalize_images), seed=1, **small)
+    model.learn(60)
+    assert model.q_net.normalize_images is normalize_images
+    assert model._n_updates > 0

@@ -1,4 +1,7 @@
-"""The paper's evaluation protocol: episode accounting, clipped vs unclipped score, epsilon, JSON, errors."""
+"""
+The paper's evaluation protocol: episode accounting, clipped vs unclipped score, epsilon, JSON, errors (the
+command-line errors also for ``record``, which takes the same model, env and seed options).
+"""
 
 import json
 import os
@@ -13,6 +16,7 @@ from sb3_dqn_paper import PaperDQN, make_paper_atari_env
 from sb3_dqn_paper.errors import InvalidModelFileError
 from sb3_dqn_paper.tools.common import make_evaluation_env
 from sb3_dqn_paper.tools.evaluate import RESULT_KIND, EpsilonGreedy, evaluate_paper_protocol, main
+from sb3_dqn_paper.tools.record import main as record_main
 from sb3_dqn_paper.tools.table1 import TABLE1
 
 th.set_num_threads(1)
@@ -255,3 +259,30 @@ def test_env_with_another_observation_space(tmp_path) -> None:
     with pytest.raises(ValueError, match=r"observations of shape \(2, 84, 84\) but PongNoFrameskip-v4 gives \(4, 84, 84\)"):
         evaluate_paper_protocol(str(tmp_path / "two_frames.zip"), "PongNoFrameskip-v4", n_steps=10)
     assert os.path.isfile(tmp_path / "two_frames.zip")
+
+
+@pytest.fixture(scope="module")
+def cartpole_model(tmp_path_factory: pytest.TempPathFactory) -> str:
+    path = tmp_path_factory.mktemp("model") / "cartpole.zip"
+    PaperDQN("MlpPolicy", "CartPole-v1", buffer_size=100).save(path)
+    return str(path)
+
+
+@pytest.mark.parametrize("tool", ["evaluate", "record"])
+def test_negative_seed_is_a_usage_error(tool: str, cartpole_model: str, tmp_path, capsys: pytest.CaptureFixture) -> None:
+    tool_main = main if tool == "evaluate" else record_main
+    extra = ["--out", str(tmp_path / "x.gif")] if tool == "record" else []
+    with pytest.raises(SystemExit) as exit_status:
+        tool_main([cartpole_model, "--env", "CartPole-v1", "--seed", "-1", *extra])
+    assert exit_status.value.code == 2
+    assert "--seed: must be a whole number >= 0, got '-1'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("tool", ["evaluate", "record"])
+def test_unknown_env_kwargs_are_named(tool: str, cartpole_model: str, tmp_path, capsys: pytest.CaptureFixture) -> None:
+    tool_main = main if tool == "evaluate" else record_main
+    extra = ["--out", str(tmp_path / "x.gif")] if tool == "record" else []
+    assert tool_main([cartpole_model, "--env", "CartPole-v1", "--steps", "10", "--env-kwargs", "nonsense=1", *extra]) == 2
+    err = capsys.readouterr().err
+    assert "error: CartPole-v1 cannot be built with the env kwargs {'nonsense': 1}" in err and "Traceback" not in err
+    assert not list(tmp_path.iterdir())

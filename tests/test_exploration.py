@@ -1,4 +1,7 @@
-"""Epsilon schedule: linear over an absolute number of agent steps, then constant; epsilon-greedy predict."""
+"""
+Epsilon schedule: linear over an absolute number of agent steps (``exploration_steps``, the paper's first million
+frames), then constant; epsilon-greedy predict. SB3's ``exploration_fraction`` (a fraction of the budget) does not exist.
+"""
 
 import numpy as np
 import pytest
@@ -24,6 +27,11 @@ def test_schedule_does_not_depend_on_total_timesteps() -> None:
     assert model.exploration_rate == pytest.approx(1.0 - 0.9 * 200 / 400)
     model.learn(300, reset_num_timesteps=False)
     assert model.exploration_rate == pytest.approx(0.1)
+
+
+def test_exploration_fraction_is_not_an_argument() -> None:
+    with pytest.raises(TypeError, match="exploration_fraction"):
+        PaperDQN("MlpPolicy", "CartPole-v1", exploration_fraction=0.1)
 
 
 def test_multi_env_counts_agent_steps() -> None:

@@ -1,9 +1,15 @@
-"""Learning test: PaperDQN (no target network, squared error, centred RMSProp) solves CartPole-v1."""
+"""
+Learning tests: PaperDQN (no target network, squared error, centred RMSProp) solves CartPole-v1, and learns SB3's
+``IdentityEnv`` as SB3's ``test_identity`` asks of DQN.
+"""
 
 import gymnasium as gym
 import pytest
+import torch as th
+from stable_baselines3.common.envs import IdentityEnv
 from stable_baselines3.common.evaluation import evaluate_policy
 from stable_baselines3.common.monitor import Monitor
+from stable_baselines3.common.vec_env import DummyVecEnv
 
 from sb3_dqn_paper import PaperDQN
 
@@ -27,3 +33,23 @@ def test_cartpole_reaches_150() -> None:
     model.learn(20_000)
     mean_return, _ = evaluate_policy(model, Monitor(gym.make("CartPole-v1")), n_eval_episodes=10, deterministic=True)
     assert mean_return >= 150, f"mean evaluation return {mean_return} < 150 after 20,000 steps"
+
+
+def test_identity_discrete_is_learned() -> None:
+    # SB3 test_identity: reward threshold 90 of 100 on IdentityEnv(10) (episodes of 100 steps)
+    env = DummyVecEnv([lambda: Monitor(IdentityEnv(10))])
+    model = PaperDQN(
+        "MlpPolicy",
+        env,
+        learning_rate=1e-3,
+        gamma=0.4,
+        learning_starts=100,
+        buffer_size=2000,
+        exploration_steps=600,
+        exploration_final_eps=0.02,
+        policy_kwargs=dict(net_arch=[64], optimizer_class=th.optim.Adam),
+        seed=3,
+    )
+    model.learn(1200)
+    mean_reward, _ = evaluate_policy(model, env, n_eval_episodes=3, deterministic=True)
+    assert mean_reward >= 90

@@ -507,6 +507,25 @@ def test_loading_a_model_to_evaluate_it_is_not_refused_for_its_empty_buffer(one_
     assert sum(getattr(buffer, array).nbytes for array in arrays) == 3 * 10**7 * 52 > one_gib_available
 
 
+def test_memory_check_reads_psutil_and_names_what_is_missing(monkeypatch: pytest.MonkeyPatch) -> None:
+    psutil = pytest.importorskip("psutil")
+    from sb3_dqn_paper import memory_check
+
+    class Available:
+        available = 3 * 2**30
+
+    monkeypatch.setattr(psutil, "virtual_memory", lambda: Available())
+    assert memory_check.available_memory_bytes() == 3 * 2**30
+    assert memory_check.format_bytes(3 * 2**30) == "3,221,225,472 bytes (3.00 GiB)"
+    memory_check.check_memory_available(3 * 2**30, "x", InsufficientMemoryError)  # exactly what is there: fine
+    with pytest.raises(
+        InsufficientMemoryError,
+        match=r"^x needs 4,294,967,296 bytes \(4.00 GiB\) of memory \(n\), but only 3,221,225,472 bytes \(3.00 GiB\) is "
+        r"available. Free some.$",
+    ):
+        memory_check.check_memory_available(4 * 2**30, "x", InsufficientMemoryError, note=" (n)", advice=" Free some.")
+
+
 def test_frame_stack_options_with_sb3_s_buffer_are_named() -> None:
     """optimize_memory_usage=True selects SB3's buffer: its TypeErrors become named errors."""
     with pytest.raises(InvalidArgumentError, match=r"\['compression'\] are not arguments of the replay buffer ReplayBuffer"):
@@ -552,10 +571,12 @@ def test_paper_dqn_uses_the_frame_stack_buffer_by_default(tmp_path) -> None:
     assert type(model.replay_buffer) is FrameStackReplayBuffer and model.replay_buffer.frame_stack == 2
 
 
-def test_paper_dqn_learns_exactly_as_with_sb3_buffer() -> None:
-    # Same data, same calls to np.random in sample(): the two buffers give the same minibatches, so the same weights
+@pytest.mark.parametrize("compression", [None, "zstd"])
+def test_paper_dqn_learns_exactly_as_with_sb3_buffer(compression: str | None) -> None:
+    # Same data, same calls to np.random in sample(): the two buffers give the same minibatches (compressed frames
+    # decompress to the same bytes), so the same weights
     weights = []
-    for replay_buffer_class in (None, ReplayBuffer):
+    for replay_buffer_class, replay_buffer_kwargs in ((None, dict(compression=compression)), (ReplayBuffer, None)):
         model = PaperDQN(
             "CnnPolicy",
             image_env(4, n_envs=2),
@@ -564,12 +585,15 @@ def test_paper_dqn_learns_exactly_as_with_sb3_buffer() -> None:
             batch_size=16,
             exploration_steps=100,
             replay_buffer_class=replay_buffer_class,
+            replay_buffer_kwargs=replay_buffer_kwargs,
             seed=7,
             device="cpu",
         )
         model.learn(200)
         assert model._n_updates == 200 - 60
         weights.append(model.policy.state_dict())
+        if replay_buffer_class is None:
+            assert type(model.replay_buffer) is FrameStackReplayBuffer and model.replay_buffer.compression == compression
     assert weights[0].keys() == weights[1].keys()
     for name in weights[0]:
         assert th.equal(weights[0][name], weights[1][name]), name

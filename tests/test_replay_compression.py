@@ -1,6 +1,7 @@
 """
 FrameStackReplayBuffer with ``compression``: the same transitions as SB3's buffer, honest memory figures, save/load,
-checkpoints and clear errors. (The property test over generated sequences is in ``test_replay_buffer.py``.)
+checkpoints and clear errors. (The property test over generated sequences, and PaperDQN learning exactly as with
+SB3's buffer, compressed or not, are in ``test_replay_buffer.py``.)
 """
 
 import sys
@@ -130,31 +131,6 @@ def test_a_buffer_pickled_before_compression_existed_loads_uncompressed() -> Non
     old.__setstate__(state)
     assert old.compression is None
     assert_same_samples(old, ours, batch_size=16, seed=0)
-
-
-@pytest.mark.parametrize("compression", [None, "zstd"])
-def test_paper_dqn_learns_exactly_as_with_sb3_buffer(compression: str | None) -> None:
-    # Same minibatches from both buffers (the frames decompress to the same bytes), so the same weights
-    weights = []
-    for replay_buffer_class, replay_buffer_kwargs in ((None, dict(compression=compression)), (ReplayBuffer, None)):
-        model = PaperDQN(
-            "CnnPolicy",
-            image_env(4, n_envs=2),
-            buffer_size=400,
-            learning_starts=60,
-            batch_size=16,
-            exploration_steps=100,
-            replay_buffer_class=replay_buffer_class,
-            replay_buffer_kwargs=replay_buffer_kwargs,
-            seed=7,
-            device="cpu",
-        )
-        model.learn(200)
-        weights.append(model.policy.state_dict())
-        if replay_buffer_class is None:
-            assert type(model.replay_buffer) is FrameStackReplayBuffer and model.replay_buffer.compression == compression
-    for name in weights[0]:
-        assert th.equal(weights[0][name], weights[1][name]), name
 
 
 def test_memory_plan_and_check_use_an_estimate() -> None:

@@ -1,9 +1,12 @@
 """The report: Monitor logs and evaluation files -> one PNG per game and a Markdown table against Table 1."""
 
+import json
 import os
+import pathlib
 import shutil
 import struct
 from collections import OrderedDict
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -12,7 +15,7 @@ import yaml
 from stable_baselines3.common.monitor import ResultsWriter
 
 from sb3_dqn_paper.tools.common import write_json
-from sb3_dqn_paper.tools.evaluate import Episode, EvaluationResult
+from sb3_dqn_paper.tools.evaluate import RESULT_FORMAT_VERSION, RESULT_KIND, Episode, EvaluationResult
 from sb3_dqn_paper.tools.plots import learning_curve, same_budget_references, smooth
 from sb3_dqn_paper.tools.report import TABLE_FILE, collect_inputs, main
 from sb3_dqn_paper.tools.run_folder import MonitorRun, env_id_from_folder, join_resumed_runs
@@ -49,6 +52,24 @@ def table_rows(markdown: str, section: str) -> list[dict[str, str]]:
             table.append([cell.strip() for cell in line.strip("|").split("|")])
     header, rows = table[0], table[2:]
     return [dict(zip(header, row, strict=True)) for row in rows]
+
+
+def evaluation_file(path: pathlib.Path, env_id: str = "BreakoutNoFrameskip-v4", **drop: bool) -> pathlib.Path:
+    """Write an evaluation result file (as ``evaluate`` writes it) without the fields named in ``drop``."""
+    data: dict[str, Any] = {
+        "kind": RESULT_KIND,
+        "format_version": RESULT_FORMAT_VERSION,
+        "env_id": env_id,
+        "model_num_timesteps": 200_000,
+        "n_episodes": 3,
+        "protocol": {"n_steps": 10_000, "seed": 0, "epsilon": 0.05},
+        "unclipped": {"mean": 10.0, "min": 5.0, "max": 15.0},
+        "clipped": {"mean": 8.0, "min": 4.0, "max": 12.0},
+    }
+    for name in drop:
+        del data[name]
+    path.write_text(json.dumps(data))
+    return path
 
 
 @pytest.fixture
@@ -209,6 +230,34 @@ def test_errors(tmp_path, capsys: pytest.CaptureFixture[str]) -> None:
     assert f"{damaged} is not an SB3 Monitor file" in capsys.readouterr().err
     assert main([str(tmp_path / "empty"), "--window", "0"]) == 2
     assert "--window must be at least 1" in capsys.readouterr().err
+
+
+def test_report_on_an_evaluation_file_with_missing_fields(tmp_path: pathlib.Path, capsys: pytest.CaptureFixture) -> None:
+    path = evaluation_file(tmp_path / "broken.json", unclipped=True, protocol=True)
+    assert main([str(path), "--out", str(tmp_path / "report")]) == 2
+    err = capsys.readouterr().err
+    assert "broken.json is an evaluation file with missing or damaged fields: no 'protocol'; no 'unclipped'" in err
+    assert not (tmp_path / "report").exists()
+
+
+def test_report_on_a_truncated_evaluation_file(tmp_path: pathlib.Path, capsys: pytest.CaptureFixture) -> None:
+    """Named alone or found in a folder beside a good one, a truncated result file is an error, not skipped."""
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    good = evaluation_file(inputs / "breakout.json")
+    truncated = evaluation_file(inputs / "pong.json", env_id="PongNoFrameskip-v4")
+    truncated.write_text(truncated.read_text()[:150])
+    (inputs / "other.json").write_text("{ not json, and no evaluation either")  # some other file: still skipped
+    for given in ([str(truncated)], [str(inputs)], [str(good), str(truncated)]):
+        assert main([*given, "--out", str(tmp_path / "report")]) == 2
+        err = capsys.readouterr().err
+        assert "pong.json is a damaged or truncated evaluation file (150 bytes)" in err and "Found no" not in err
+    assert not (tmp_path / "report").exists()
+    # a named JSON file that is not an evaluation result
+    (inputs / "pong.json").unlink()
+    assert main([str(inputs / "other.json"), "--out", str(tmp_path / "report")]) == 2
+    assert "other.json is a damaged or truncated evaluation file" in capsys.readouterr().err
+    assert main([str(inputs), "--out", str(tmp_path / "report")]) == 0
 
 
 def write_zoo_args(run_folder: str, env_id: str, trained_agent: str) -> None:

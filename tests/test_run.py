@@ -1,13 +1,33 @@
-"""PaperDQN runs through SB3's machinery: envs, multi-env, callbacks, logger keys, progress bar, tensorboard."""
+"""
+PaperDQN runs through SB3's machinery: envs, multi-env, SB3's training arguments, callbacks, logger keys, progress
+bar, TensorBoard, seeded runs.
 
-import numpy as np
+Two differences from SB3's ``DQN`` are checked here so that a change is noticed: ``gradient_steps=-1`` is the default
+(one update per collected agent step, Algorithm 1), and ``target_update_interval`` counts agent steps over all envs
+(DeepMind's convention) where SB3 counts calls of ``env.step`` of the ``VecEnv`` and warns.
+"""
+
+import pathlib
+from typing import Any
+
 import pytest
-from stable_baselines3.common.callbacks import BaseCallback
+import torch as th
+from stable_baselines3 import DQN
+from stable_baselines3.common.callbacks import (
+    BaseCallback,
+    CallbackList,
+    CheckpointCallback,
+    EvalCallback,
+    StopTrainingOnMaxEpisodes,
+    StopTrainingOnRewardThreshold,
+)
 from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.envs import FakeImageEnv
 from stable_baselines3.common.logger import configure
 
-from sb3_dqn_paper import PaperDQN, make_paper_atari_env
+from sb3_dqn_paper import PaperDQN, make_paper_atari_env, paper_dqn
+
+SMALL: dict[str, Any] = dict(buffer_size=500, learning_starts=50, batch_size=16, exploration_steps=100)
 
 
 class _Recorder(BaseCallback):
@@ -31,15 +51,42 @@ def test_cartpole_one_update_per_agent_step(tmp_path) -> None:
         assert key in keys
 
 
-@pytest.mark.parametrize("n_envs", [2, 3])
-def test_multi_env_keeps_one_update_per_agent_step(n_envs: int) -> None:
+@pytest.mark.parametrize(("n_envs", "train_freq"), [(2, 1), (3, 1), (2, 3)])
+def test_multi_env_keeps_one_update_per_agent_step(n_envs: int, train_freq: int) -> None:
+    # gradient_steps=-1 (the default): as many updates as agent steps collected, over all envs, whatever train_freq
     env = make_vec_env("CartPole-v1", n_envs=n_envs, seed=0)
-    model = PaperDQN("MlpPolicy", env, buffer_size=1000, learning_starts=60, seed=0)
+    model = PaperDQN("MlpPolicy", env, buffer_size=1000, learning_starts=60, train_freq=train_freq, seed=0)
+    assert model.gradient_steps == -1
     callback = _Recorder()
     model.learn(300, callback=callback)
     assert model.num_timesteps == 300
     assert callback.calls == 300 // n_envs
     assert model._n_updates == 300 - 60
+    assert model.logger.name_to_value["train/n_updates"] == model._n_updates
+
+
+@pytest.mark.parametrize("train_freq", [1, 4, (1, "episode")])
+def test_learns_with_sb3_s_train_freq(train_freq: Any) -> None:
+    model = PaperDQN("MlpPolicy", "CartPole-v1", train_freq=train_freq, policy_kwargs=dict(net_arch=[32]), seed=0, **SMALL)
+    model.learn(200)
+    assert model.num_timesteps >= 200
+    assert model._n_updates > 0
+
+
+@pytest.mark.parametrize(("interval", "expected_syncs"), [(1, 20), (4, 10)])
+def test_multi_env_target_updates_count_agent_steps(
+    interval: int, expected_syncs: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # SB3 warns and counts env steps; PaperDQN does not warn: 2 envs x 20 env steps = 40 agent steps, a sync every
+    # max(interval, 2) of them (every max(1, ceil(interval / n_envs)) env steps)
+    with pytest.warns(UserWarning, match="The number of environments used is greater"):
+        DQN("MlpPolicy", make_vec_env("CartPole-v1", n_envs=2), buffer_size=100, target_update_interval=1)
+    model = PaperDQN("MlpPolicy", make_vec_env("CartPole-v1", n_envs=2), target_update_interval=interval, tau=0.5, **SMALL)
+    syncs = []
+    original = paper_dqn.polyak_update
+    monkeypatch.setattr(paper_dqn, "polyak_update", lambda *args: (syncs.append(args[-1]), original(*args)))
+    model.learn(40)
+    assert syncs.count(0.5) == expected_syncs  # each sync also copies the batch-norm statistics (tau 1.0)
 
 
 def test_fake_image_env_cnn() -> None:
@@ -51,7 +98,7 @@ def test_fake_image_env_cnn() -> None:
 
 @pytest.mark.slow
 def test_pong_5000_steps_runs_and_saves(tmp_path) -> None:
-    """Issue check: PaperDQN("CnnPolicy", make_paper_atari_env("PongNoFrameskip-v4")).learn(5000) runs and saves."""
+    """PaperDQN("CnnPolicy", make_paper_atari_env("PongNoFrameskip-v4")).learn(5000) runs and saves."""
     env = make_paper_atari_env("PongNoFrameskip-v4", seed=0)
     model = PaperDQN("CnnPolicy", env, buffer_size=5000, learning_starts=4500, seed=0)
     model.learn(5000)
@@ -60,19 +107,50 @@ def test_pong_5000_steps_runs_and_saves(tmp_path) -> None:
     assert (tmp_path / "pong.zip").stat().st_size > 677_686 * 4  # float32 weights + RMSProp state
 
 
-def test_progress_bar_and_tensorboard(tmp_path) -> None:
-    pytest.importorskip("tensorboard")
+def test_progress_bar_and_tensorboard(tmp_path: pathlib.Path) -> None:
     model = PaperDQN("MlpPolicy", "CartPole-v1", buffer_size=500, learning_starts=50, tensorboard_log=str(tmp_path), seed=0)
     model.learn(150, progress_bar=True)
     runs = list(tmp_path.glob("PaperDQN_*"))
     assert len(runs) == 1
     assert any(f.name.startswith("events.out.tfevents") for f in runs[0].iterdir())
+    # a continued run writes to the same folder; another tb_log_name to its own
+    model.learn(60, reset_num_timesteps=False)
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["PaperDQN_1"]
+    model.learn(60, tb_log_name="again")
+    assert (tmp_path / "again_1").is_dir()
 
 
 def test_seeded_runs_are_identical() -> None:
-    def run() -> np.ndarray:
-        model = PaperDQN("MlpPolicy", "CartPole-v1", buffer_size=500, learning_starts=50, seed=3, device="cpu")
-        model.learn(200)
-        return np.concatenate([p.detach().numpy().ravel() for p in model.q_net.parameters()])
+    # same seed: the same weights after training and the same actions and rewards after it
+    results = []
+    for _ in range(2):
+        model = PaperDQN("MlpPolicy", "CartPole-v1", seed=42, policy_kwargs=dict(net_arch=[32]), device="cpu", **SMALL)
+        model.learn(150)
+        obs = model.env.reset()
+        rewards = []
+        for _ in range(20):
+            action, _ = model.predict(obs)
+            obs, reward, _, _ = model.env.step(action)
+            rewards.append(float(reward[0]))
+        results.append((rewards, [p.detach().clone() for p in model.policy.parameters()]))
+    assert results[0][0] == results[1][0]
+    assert all(th.equal(a, b) for a, b in zip(results[0][1], results[1][1], strict=True))
 
-    assert np.array_equal(run(), run())
+
+def test_sb3_callbacks_run(tmp_path: pathlib.Path) -> None:
+    eval_env = make_vec_env("CartPole-v1", n_envs=1)
+    stop = StopTrainingOnRewardThreshold(reward_threshold=1e9, verbose=0)
+    callbacks = CallbackList(
+        [
+            EvalCallback(eval_env, callback_on_new_best=stop, eval_freq=100, n_eval_episodes=2, log_path=str(tmp_path)),
+            CheckpointCallback(save_freq=100, save_path=str(tmp_path / "ckpt"), name_prefix="rl_model"),
+        ]
+    )
+    model = PaperDQN("MlpPolicy", "CartPole-v1", **SMALL)
+    model.learn(200, callback=callbacks)
+    assert (tmp_path / "evaluations.npz").exists()
+    assert sorted(path.name for path in (tmp_path / "ckpt").iterdir()) == ["rl_model_100_steps.zip", "rl_model_200_steps.zip"]
+    assert isinstance(PaperDQN.load(tmp_path / "ckpt" / "rl_model_200_steps.zip"), PaperDQN)
+    # a callback that returns False stops learn(): SB3's StopTrainingOnMaxEpisodes
+    model.learn(10_000, callback=StopTrainingOnMaxEpisodes(max_episodes=2))
+    assert model.num_timesteps < 10_000

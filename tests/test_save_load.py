@@ -1,10 +1,21 @@
-"""SB3 save/load: parameters, optimizer state, deterministic actions and settings survive a round trip."""
+"""
+SB3 save/load: parameters, optimizer state, deterministic actions and settings survive a round trip, to a path or a
+file object; get/set_parameters; the replay buffer saved and loaded on its own.
+"""
+
+import io
+import pathlib
+from typing import Any
 
 import numpy as np
 import torch as th
+from stable_baselines3.common.env_util import make_vec_env
+from stable_baselines3.common.envs import FakeImageEnv
 
 from sb3_dqn_paper import PaperDQN
 from sb3_dqn_paper.rmsprop import CenteredRMSprop
+
+SMALL: dict[str, Any] = dict(buffer_size=500, learning_starts=50, batch_size=16, exploration_steps=100)
 
 
 def test_round_trip_cnn(tmp_path, pong_env) -> None:
@@ -47,3 +58,47 @@ def test_round_trip_with_target_network_and_set_parameters(tmp_path) -> None:
     for a, b in zip(model.q_net.parameters(), fresh.q_net.parameters(), strict=True):
         assert th.equal(a, b)
     assert fresh.get_env() is not None
+
+
+def test_round_trip_channel_last_images_gives_the_same_q_values(tmp_path: pathlib.Path) -> None:
+    # channel-last frames, transposed by SB3's VecTransposeImage; loaded without an env
+    def image_env() -> FakeImageEnv:
+        return FakeImageEnv(screen_height=40, screen_width=40, n_channels=1, discrete=True)
+
+    model = PaperDQN("CnnPolicy", image_env(), seed=0, **SMALL)
+    model.learn(60)
+    obs = image_env().reset(seed=1)[0]
+    action, _ = model.predict(obs, deterministic=True)
+    q_values = model.q_net(model.policy.obs_to_tensor(obs)[0])
+    model.save(tmp_path / "cnn.zip")
+    loaded = PaperDQN.load(tmp_path / "cnn.zip")
+    assert loaded.predict(obs, deterministic=True)[0] == action
+    assert th.equal(loaded.q_net(loaded.policy.obs_to_tensor(obs)[0]), q_values)
+
+
+def test_parameters_buffer_and_file_objects(tmp_path: pathlib.Path) -> None:
+    model = PaperDQN("MlpPolicy", "CartPole-v1", seed=0, **SMALL)
+    model.learn(100)
+    params = {name: value.clone() for name, value in model.policy.state_dict().items()}
+    # to a path, without suffix (SB3 appends .zip), and to a file object
+    model.save(tmp_path / "model")
+    buffer = io.BytesIO()
+    model.save(buffer)
+    buffer.seek(0)
+    for source in (tmp_path / "model.zip", buffer):
+        loaded = PaperDQN.load(source, env=make_vec_env("CartPole-v1"))
+        assert loaded.num_timesteps == 100
+        for name, value in loaded.policy.state_dict().items():
+            assert th.equal(value, params[name]), name
+        loaded.learn(20, reset_num_timesteps=False)
+    # get/set_parameters round trip
+    other = PaperDQN("MlpPolicy", "CartPole-v1", seed=5, **SMALL)
+    other.set_parameters(model.get_parameters())
+    for name, value in other.policy.state_dict().items():
+        assert th.equal(value, params[name]), name
+    # replay buffer
+    model.save_replay_buffer(tmp_path / "buffer.pkl")
+    fresh = PaperDQN("MlpPolicy", "CartPole-v1", **SMALL)
+    fresh.load_replay_buffer(tmp_path / "buffer.pkl")
+    assert fresh.replay_buffer.size() == model.replay_buffer.size()
+    assert np.array_equal(fresh.replay_buffer.observations, model.replay_buffer.observations)

@@ -93,7 +93,7 @@ def test_help_exits_cleanly(capsys):
 
 
 def test_update_flops_of_the_paper_network():
-    """The FLOP count follows the layer shapes: 0.655 GFLOP per update for 6 actions (the issue's 0.65)."""
+    """The FLOP count follows the layer shapes: 0.655 GFLOP per update for 6 actions (about 0.65)."""
     from stable_baselines3.common.envs import FakeImageEnv
 
     from sb3_dqn_paper import PaperDQN

@@ -137,3 +137,17 @@ def test_load_with_rl_zoo3_custom_objects(cartpole_logs: Path) -> None:
     saved = PaperDQN.load(model_path, device="cpu")
     for loaded_parameter, saved_parameter in zip(model.policy.parameters(), saved.policy.parameters(), strict=True):
         np.testing.assert_array_equal(loaded_parameter.detach().numpy(), saved_parameter.detach().numpy())
+
+
+def test_learning_rate_zero_is_refused(tmp_path: Path) -> None:
+    # rl-zoo3 turns a number into a ConstantSchedule before the model sees it
+    require_installed_hook()
+    result = run_python(
+        ["-m", "rl_zoo3.train", "--algo", "paper_dqn", "--env", "CartPole-v1", "-n", "200", "-f", "logs",
+         "--hyperparams", "learning_rate:0"],
+        cwd=tmp_path,
+        check=False,
+    )  # fmt: skip
+    assert result.returncode != 0
+    assert "InvalidArgumentError" in result.stderr and "learning_rate schedule" in result.stderr
+    assert not list((tmp_path / "logs").glob("paper_dqn/*/CartPole-v1.zip"))

@@ -1,6 +1,11 @@
-"""The rl-zoo3 registration hook: what it registers, what it costs at start-up, and how it refuses an untested rl-zoo3."""
+"""
+The rl-zoo3 registration hook: what it registers, what it costs at start-up, how it refuses an untested rl-zoo3, and
+how its modules share the switch that turns it off.
+"""
 
+import ast
 import json
+from pathlib import Path
 
 import pytest
 from zoo_cli import require_installed_hook, run_python
@@ -134,3 +139,24 @@ def test_explicit_registration_in_process_is_idempotent() -> None:
     assert ALGOS["paper_dqn"] is PaperDQN
     assert ExperimentManager.__init__ is init, "a second registration must not wrap ExperimentManager again"
     assert hyperparams_opt.HYPERPARAMS_SAMPLER["paper_dqn"].__name__ == "sample_paper_dqn_params"
+
+
+def test_zoo_modules_do_not_import_each_other() -> None:
+    """hook.py and registration.py share the switch module instead of importing each other."""
+    zoo = Path(__file__).resolve().parents[1] / "sb3_dqn_paper" / "zoo"
+
+    def imported(name: str) -> set[str]:
+        names = set()
+        for node in ast.walk(ast.parse((zoo / f"{name}.py").read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                names.add(node.module)
+                names.update(f"{node.module}.{alias.name}" for alias in node.names)
+            elif isinstance(node, ast.Import):
+                names.update(alias.name for alias in node.names)
+        return names
+
+    assert "sb3_dqn_paper.zoo.hook" not in imported("registration")
+    assert "sb3_dqn_paper.zoo.switch" in imported("registration") and "sb3_dqn_paper.zoo.switch" in imported("hook")
+    from sb3_dqn_paper.zoo import hook, registration, switch
+
+    assert hook.DISABLE_VARIABLE == registration.DISABLE_VARIABLE == switch.DISABLE_VARIABLE == "SB3_DQN_PAPER_ZOO_HOOK"

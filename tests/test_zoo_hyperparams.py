@@ -46,6 +46,11 @@ def test_file_found_by_default_is_the_repository_one() -> None:
     assert path.name == "paper_dqn.yml"
     packaged = REPO_ROOT / "sb3_dqn_paper" / "hyperparams" / "paper_dqn.yml"
     assert path == (packaged if packaged.is_file() else REPO_ROOT / "hyperparams" / "paper_dqn.yml")
+    # one hyperparameter file: the repository's hyperparams/paper_dqn.yml is a link to the package data rl-zoo3 reads
+    assert (REPO_ROOT / "hyperparams" / "paper_dqn.yml").is_symlink()
+    assert (REPO_ROOT / "hyperparams" / "paper_dqn.yml").resolve() == packaged.resolve()
+    assert path.resolve() == packaged.resolve()
+    assert "atari" in packaged.read_text()
 
 
 def test_seven_games_and_fallback_have_the_paper_settings(hyperparams: dict) -> None:

@@ -23,8 +23,8 @@ from zoo_cli import REPO_ROOT, require_installed_hook, run_python, start_python
 
 from sb3_dqn_paper import PaperDQN
 from sb3_dqn_paper.checkpoint import PaperCheckpointCallback, list_checkpoints, read_checkpoint_meta, save_checkpoint
-from sb3_dqn_paper.tools.checkpoint import main as checkpoint_main
 from sb3_dqn_paper.errors import CheckpointError
+from sb3_dqn_paper.tools.checkpoint import main as checkpoint_main
 from sb3_dqn_paper.zoo.hyperparams import load_hyperparams
 from sb3_dqn_paper.zoo.resume import EvalWithOwnRandomState
 
@@ -245,6 +245,22 @@ def test_replay_buffer_kwargs_equal_to_the_checkpoint_s_are_not_reported_as_igno
     other = {"replay_buffer_kwargs": {"extra_frame_fraction": 0.02}}
     with pytest.warns(UserWarning, match="--hyperparams replay_buffer_kwargs not applied"):
         warn_ignored_hyperparams(other, other, model)
+
+
+def test_an_empty_trained_agent_is_refused(tmp_path: pathlib.Path) -> None:
+    # what `-i "$(python -m sb3_dqn_paper.tools.checkpoint --latest no/such/folder)"` expands to: training must not start over
+    require_installed_hook()
+    latest = run_python(["-m", "sb3_dqn_paper.checkpoint", "--latest", "no/such/folder"], cwd=tmp_path, check=False)
+    assert latest.returncode == 1 and latest.stdout == ""
+    result = run_python(
+        ["-m", "rl_zoo3.train", "--algo", "paper_dqn", "--env", "CartPole-v1", "-n", "200", "-f", "logs_empty",
+         "-i", latest.stdout.strip()],
+        cwd=tmp_path,
+        check=False,
+    )  # fmt: skip
+    assert result.returncode != 0
+    assert "-i/--trained-agent was given an empty path" in result.stderr
+    assert not (tmp_path / "logs_empty").exists() or not list((tmp_path / "logs_empty").rglob("*.zip"))
 
 
 def test_latest_command_prints_the_newest_checkpoint(tmp_path: pathlib.Path, capsys: pytest.CaptureFixture) -> None:
