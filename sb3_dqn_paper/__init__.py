@@ -7,11 +7,12 @@ registration hook does at interpreter start) does not import torch or Stable-Bas
 
 from __future__ import annotations
 
+from sb3_dqn_paper.version import __version__
+
 # ``typing`` costs several milliseconds to import, and this module is imported at every interpreter start by the
 # rl-zoo3 registration hook (``sb3_dqn_paper_zoo.pth``); type checkers treat a constant named TYPE_CHECKING as theirs.
 TYPE_CHECKING = False
 
-__version__ = "0.1.0"
 
 _EXPORTS = {
     "PaperDQN": "sb3_dqn_paper.paper_dqn",

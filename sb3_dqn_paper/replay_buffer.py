@@ -1,103 +1,12 @@
 """
 A replay buffer that stores each frame of a frame-stacked observation once and rebuilds the stacks at sample time.
 
-Why this module exists: SB3's ``ReplayBuffer`` stores every transition as two whole ``(4, 84, 84)`` stacks, 56,468
-bytes, so the paper's 1,000,000 transitions need 56 GB (28 GB with ``optimize_memory_usage``, which in addition cannot
-be combined with timeout handling). Consecutive stacks share 3 of their 4 frames, so, as Dopamine's circular replay
-buffer does, :class:`FrameStackReplayBuffer` keeps each 84x84 frame once per env: about 7,094 bytes per transition.
-It subclasses SB3's ``ReplayBuffer`` and keeps its interface (``add``, ``sample`` returning ``ReplayBufferSamples``,
-``size``, ``reset``, pickling by ``save_replay_buffer``/``load_replay_buffer``); only the storage is new. The stacks it
-returns are equal, byte for byte, to the ones ``VecFrameStack`` produced and SB3's buffer would return.
-
-Notation: ``K`` = ``frame_stack`` frames per observation, each of ``c`` channels (``channels = K * c``); a *frame* is one
-``(c, H, W)`` slice of a channel-first stack or one ``(H, W, c)`` slice of a channel-last one (newest last, as
-``VecFrameStack`` orders them). ``N = buffer_size // n_envs`` rows, as in SB3.
-
-Storage layout
---------------
-- ``frames``: per env a ring of ``F = N + M`` frame slots, ``M = 2K + ceil(extra_frame_fraction * N)`` spare slots,
-  held as one array of shape ``(n_envs * F + 1, *frame_shape)``; the last slot is all zeros (the padding frame).
-  Frames of env ``e`` are numbered by an absolute counter ``0, 1, 2, ...`` (``frames_written[e]`` so far); frame ``j``
-  lives in slot ``e * F + j % F``. The frames live in a numpy array (CPU) or in a torch uint8 tensor on a CUDA device
-  (``storage_device``), so that on a GPU minibatches are gathered there, with no copy of frames over PCIe.
-- ``frame_history[e, j % F]`` (uint8, CPU): how many frames before frame ``j`` belong to its stack, ``0 .. K-1``; the
-  older positions of the stack are zero padding (the start of an episode).
-- Per row ``(p, e)``, shaped ``(N, n_envs)`` as in SB3: ``frame_index`` (int64, number of the newest frame of ``obs``),
-  ``next_offset`` (uint8: the newest frame of ``next_obs`` is frame ``frame_index + next_offset``), ``actions`` (the
-  smallest integer dtype that holds a discrete action space, cast back to SB3's dtype when sampled), ``rewards``
-  (float32), ``dones`` and ``timeouts`` (bool).
-
-Writing (``add``)
------------------
-For each env:
-
-1. ``obs``: when it equals that env's previous ``next_obs`` (every step inside an episode) it reuses that frame.
-   Otherwise, a new *segment*: the first obs of an episode, which ``VecFrameStack`` makes of ``K - 1`` zero frames and
-   the reset frame, or the first obs ever. Its leading all-zero frames are dropped (they come back as padding; a real
-   black frame in that position is all zeros too, so nothing changes) and the rest are appended with history
-   ``0, 1, ...``. For a ``VecFrameStack`` episode start that is one frame.
-2. ``next_obs``: when it is ``obs`` shifted by one frame (always with ``VecFrameStack``, also at the end of an episode),
-   only its newest frame is appended, with history ``min(h + 1, K - 1)``. Otherwise (the observations are not
-   ``VecFrameStack`` stacks) it is stored as a new segment, which costs up to ``K`` frames; this is warned about once.
-
-So an episode of ``L`` transitions takes ``L + 1`` frames: its first frame, and one per transition.
-Equality decides reuse, not the ``done`` flags, so the stored stacks are exact whatever the caller passes.
-
-Terminal observations and timeouts
-----------------------------------
-When an env's episode ends, ``VecEnv`` has already reset it; SB3's ``OffPolicyAlgorithm._store_transition`` puts
-``infos[i]["terminal_observation"]`` (rolled into the stack by ``VecFrameStack``, transposed by ``VecTransposeImage``)
-into ``next_obs[i]`` before calling ``add``. Its newest frame, the terminal frame, is appended in line after the
-episode's last ``obs`` frame, and the next episode's first frame comes after it as a new segment. So the ``next_obs`` of
-a final transition ends with the terminal frame, never with the next stored frame (which belongs to the new episode).
-``timeouts`` are kept as SB3 keeps them: ``infos[i]["TimeLimit.truncated"]`` when ``handle_timeout_termination``, and
-``sample`` returns ``dones * (1 - timeouts)``. Unlike SB3's ``optimize_memory_usage``, timeout handling keeps working.
-
-Rebuilding stacks (``sample``)
-------------------------------
-For row ``(p, e)`` with ``j = frame_index[p, e]`` and ``h = frame_history[e, j % F]``, position ``K - 1 - k`` of the
-``obs`` stack (``k = 0`` is the newest) is frame ``j - k`` if ``k <= h``, else the zero slot. ``next_obs`` is built the
-same way from ``j + next_offset[p, e]``. This is index arithmetic over the whole batch (numpy), then one gather of
-``2 * batch_size * K`` frames on the storage device, and a reshape (plus a transpose for channel-last stacks).
-
-Invalid rows (never sampled)
-----------------------------
-- Rows not written yet (``p >= pos`` before the buffer is full), as in SB3.
-- Rows whose stack reaches a frame that the frame ring has overwritten: ``j - h < frames_written[e] - F``. This is the
-  write cursor of the frame ring: after wrap-around, the stacks of the oldest rows would straddle it. The valid rows of
-  an env are always its most recent ones. With ``M >= 2K`` spare slots, an env without episode ends keeps all ``N``
-  rows valid. Each episode start takes one more frame, so with episodes of ``L`` steps about
-  ``(N + M) / (1 + 1 / L)`` rows stay valid: with the default 0.3% spare slots, all rows for ``L >= ~330``, 97.4% at
-  ``L = 34`` (Breakout played at random, one life per episode), 91% at ``L = 10``. ``extra_frame_fraction`` buys more.
-
-``sample`` draws rows and envs with the same calls to ``np.random`` as SB3's ``ReplayBuffer.sample``; rows that are
-invalid are drawn again (rejection, so the draw is uniform over the valid rows). When every row is valid it returns
-exactly what SB3's buffer returns for the same data and the same RNG state.
-
-Memory per transition
----------------------
-At 84x84 with ``K = 4``, a ``Discrete`` action space of up to 256 actions and the default ``extra_frame_fraction``
-(0.003): 7,057 bytes per frame slot (frame + history) times ``F / N = 1.003`` is 7,078.2, plus 16 bytes of row data
-(``frame_index`` 8, ``next_offset`` 1, action 1, reward 4, done 1, timeout 1): 7,094.2 bytes per transition,
-7.09 GB for 1,000,000 transitions (SB3: 56,468; 28,234 with ``optimize_memory_usage``). The spare slots (3,008 per
-million rows) bound the memory that episode starts and terminal frames take; ``memory_plan()`` gives the exact bytes
-of every array. Nothing is allocated until the first ``add`` (or ``allocate()``), so that building or loading a model
-for evaluation costs no memory. Before allocating, the buffer compares its needs with the memory available (``psutil``
-or ``/proc/meminfo``; ``torch.cuda.mem_get_info`` for a GPU store) and raises :class:`InsufficientMemoryError` naming
-both, where SB3 only warns. The CPU arrays come from ``np.zeros``, whose pages the OS commits only when written, so
-the resident memory grows with the number of transitions stored.
-
-Compressed frames (``compression="zstd"`` or ``"lz4"``)
---------------------------------------------------------
-Everything above holds, with one change: ``frames`` is a numpy object array of ``bytes``, one per frame slot (``None``
-until written), each frame compressed once when it is stored (zstandard level 1, or lz4's block format) and kept raw
-when compression would not make it smaller; so no frame can overflow a slot, whatever its content. ``sample``
-decompresses each frame the minibatch needs once (``obs`` and ``next_obs`` share ``K - 1`` frames) into one array and
-gathers the stacks from it. A frame then costs its compressed size plus about :data:`BYTES_OBJECT_OVERHEAD` bytes
-(the ``bytes`` object's header and the allocator's rounding) plus its 8-byte pointer and 1 byte of history; the row
-data is unchanged. The frames stay on the CPU. ``memory_plan`` gives an estimate for the compressed frames (the codec's
-fraction of the raw size in :data:`COMPRESSION_CODECS`), which the memory check before allocation uses and names as
-an estimate; ``memory_usage`` gives the actual bytes.
+SB3's ``ReplayBuffer`` stores every transition as two whole ``(4, 84, 84)`` stacks (56,468 bytes; the paper's 1M
+transitions need 56 GB). Consecutive stacks share 3 of their 4 frames, so, as Dopamine's circular replay buffer does,
+:class:`FrameStackReplayBuffer` keeps each frame once per env (about 7,094 bytes per transition), optionally
+compressed. It keeps SB3's interface; the stacks it returns are equal, byte for byte, to the ones ``VecFrameStack``
+produced. Its storage layout, how it writes and samples, and which rows are never sampled: ``docs/replay-buffer.md``,
+"How it works".
 """
 
 import math

@@ -16,7 +16,6 @@ from typing import Any
 
 import torch as th
 
-import sb3_dqn_paper
 from sb3_dqn_paper.atomic_io import atomic_write, with_default_suffix
 from sb3_dqn_paper.checkpoint.env_state import _type_name, get_env_state
 from sb3_dqn_paper.checkpoint.random_state import get_rng_state
@@ -27,6 +26,7 @@ from sb3_dqn_paper.errors import (
 from sb3_dqn_paper.file_checks import open_zip
 from sb3_dqn_paper.memory_check import check_memory_available
 from sb3_dqn_paper.paper_dqn import PaperDQN
+from sb3_dqn_paper.version import __version__
 
 #: Value of ``meta.json``'s ``format`` key.
 CHECKPOINT_FORMAT = "sb3-dqn-paper-checkpoint"
@@ -75,7 +75,7 @@ def save_checkpoint(
     meta = {
         "format": CHECKPOINT_FORMAT,
         "version": CHECKPOINT_VERSION,
-        "written_by": f"sb3-dqn-paper {sb3_dqn_paper.__version__}",
+        "written_by": f"sb3-dqn-paper {__version__}",
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "algorithm": type(model).__name__,
         "num_timesteps": int(model.num_timesteps),
