@@ -130,7 +130,6 @@ class PaperDQN(ModelFilesMixin, OffPolicyAlgorithm):
         device: th.device | str = "auto",
         _init_setup_model: bool = True,
     ) -> None:
-        # Refuse impossible settings before any env, buffer or network is built
         check_paper_dqn_arguments(**locals())
         if isinstance(env, str):
             env = make_env_from_id(env, verbose)
@@ -199,7 +198,7 @@ class PaperDQN(ModelFilesMixin, OffPolicyAlgorithm):
 
     def _create_aliases(self) -> None:
         self.q_net = self.policy.q_net
-        self.q_net_target = self.policy.q_net_target  # None without a target network (the paper)
+        self.q_net_target = self.policy.q_net_target
 
     def _on_step(self) -> None:
         """
@@ -269,7 +268,7 @@ class PaperDQN(ModelFilesMixin, OffPolicyAlgorithm):
             # A non-finite loss stops training before its gradient reaches the weights
             if not np.isfinite(losses[-1]):
                 raise NonFiniteLossError.for_minibatch(losses[-1], self._n_updates + len(losses), self, replay_data)
-            # Clip gradient norm (the paper does not)
+            # Clip gradient norm
             if self.max_grad_norm is not None:
                 th.nn.utils.clip_grad_norm_(self.policy.parameters(), self.max_grad_norm)
             self.policy.optimizer.step()
@@ -278,8 +277,7 @@ class PaperDQN(ModelFilesMixin, OffPolicyAlgorithm):
         self._n_updates += gradient_steps
 
         self.logger.record("train/n_updates", self._n_updates, exclude="tensorboard")
-        if losses:
-            self.logger.record("train/loss", np.mean(losses))
+        self.logger.record("train/loss", np.mean(losses))
 
     def predict(
         self,
