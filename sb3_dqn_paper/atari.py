@@ -68,6 +68,38 @@ def resolve_frame_skip(env_id: str, frame_skip: int | None) -> int:
     return frame_skip
 
 
+def registered_spec(env_id: str) -> gym.envs.registration.EnvSpec:
+    """
+    The spec of a registered Gymnasium id (ale-py's Atari ids registered first).
+
+    :param env_id: Gymnasium id
+    :return: Its spec
+    :raises UnknownEnvironmentError: if the id is not registered
+    """
+    register_atari_envs()
+    try:
+        return gym.spec(env_id)
+    except gym.error.Error as error:
+        raise UnknownEnvironmentError(f"Unknown environment id {env_id!r}: {error}") from error
+
+
+def is_atari_env_id(env_id: str, env_kwargs: dict[str, Any] | None = None) -> bool:
+    """
+    Whether ``env_id`` is an ale-py Atari game, after checking that it is a registered id at all; an Atari id is also
+    checked as :func:`check_atari_env_id` does (no built-in frame skip, no sticky actions: the paper had neither).
+
+    :param env_id: Gymnasium id
+    :param env_kwargs: Keyword arguments that will be passed to ``gym.make``
+    :return: ``True`` for an Atari game
+    :raises UnknownEnvironmentError: for an unknown id
+    :raises InvalidArgumentError: for an Atari id whose settings the paper's pipeline cannot use
+    """
+    if "ale_py" not in str(registered_spec(env_id).entry_point):
+        return False
+    check_atari_env_id(env_id, env_kwargs)
+    return True
+
+
 def check_atari_env_id(env_id: str, env_kwargs: dict[str, Any] | None = None) -> gym.envs.registration.EnvSpec:
     """
     Check, before any env is built, that ``env_id`` names an Atari game that does not skip frames itself.
@@ -78,11 +110,7 @@ def check_atari_env_id(env_id: str, env_kwargs: dict[str, Any] | None = None) ->
     :raises UnknownEnvironmentError: if the id is unknown or not an ale-py Atari game
     :raises InvalidArgumentError: if the env already skips frames or repeats actions stickily
     """
-    register_atari_envs()
-    try:
-        spec = gym.spec(env_id)
-    except gym.error.Error as error:
-        raise UnknownEnvironmentError(f"Unknown environment id {env_id!r}: {error}") from error
+    spec = registered_spec(env_id)
     if "ale_py" not in str(spec.entry_point):
         raise UnknownEnvironmentError(
             f"{env_id} is not an Atari game of ale-py (its entry point is {spec.entry_point}): the paper's Atari pipeline "

@@ -20,7 +20,6 @@ from sb3_dqn_paper.errors import (
     OutputIsAFolderError,
     PaperDQNError,
     SaveError,
-    UnknownEnvironmentError,
 )
 
 
@@ -37,33 +36,6 @@ def run_tool(work: Callable[[], int]) -> int:
     except (PaperDQNError, ValueError, OSError) as error:  # PaperDQNError: every refusal of this package
         print(f"error: {error}", file=sys.stderr)
         return 2
-
-
-def is_atari_env_id(env_id: str, env_kwargs: dict[str, Any] | None = None) -> bool:
-    """
-    Whether ``env_id`` is an ale-py Atari game, after checking that it is a registered id at all.
-
-    Atari ids are also checked as :func:`~sb3_dqn_paper.atari.check_atari_env_id` does (no built-in frame skip,
-    no sticky actions, since the paper had neither).
-
-    :param env_id: Gymnasium id
-    :param env_kwargs: Keyword arguments that will be passed to ``gym.make``
-    :return: ``True`` for an Atari game
-    :raises ValueError: for an unknown id, or an Atari id whose settings the paper's pipeline cannot use
-    """
-    import gymnasium as gym
-
-    from sb3_dqn_paper.atari import check_atari_env_id, register_atari_envs
-
-    register_atari_envs()
-    try:
-        spec = gym.spec(env_id)
-    except gym.error.Error as error:
-        raise UnknownEnvironmentError(f"Unknown environment id {env_id!r}: {error}") from error
-    if "ale_py" not in str(spec.entry_point):
-        return False
-    check_atari_env_id(env_id, env_kwargs)
-    return True
 
 
 def make_evaluation_env(
@@ -92,7 +64,7 @@ def make_evaluation_env(
     from stable_baselines3.common.preprocessing import is_image_space, is_image_space_channels_first
     from stable_baselines3.common.vec_env import VecTransposeImage
 
-    from sb3_dqn_paper.atari import make_paper_atari_env
+    from sb3_dqn_paper.atari import is_atari_env_id, make_paper_atari_env
 
     if noop_max < 0:
         raise InvalidArgumentError(f"noop_max must be >= 0, got {noop_max}")

@@ -25,12 +25,12 @@ from typing import Any
 
 import numpy as np
 
+from sb3_dqn_paper.atari import is_atari_env_id
 from sb3_dqn_paper.atomic_io import atomic_write_files
 from sb3_dqn_paper.errors import InvalidArgumentError, RenderError
 from sb3_dqn_paper.tools.common import (
     check_model_matches_env,
     check_output_path,
-    is_atari_env_id,
     load_model,
     make_evaluation_env,
     parse_env_kwargs,

@@ -71,7 +71,7 @@ class CampaignConfig:
         :return: The ``--hyperparams`` items of its runs: the campaign's replay codec (Atari games only: the frame
             buffer is theirs), then the user's
         """
-        from sb3_dqn_paper.tools.common import is_atari_env_id
+        from sb3_dqn_paper.atari import is_atari_env_id
 
         items = list(self.hyperparams)
         if self.replay_compression != "none" and is_atari_env_id(env_id):
@@ -104,7 +104,7 @@ def parse_games(text: str) -> list[str]:
     :raises InvalidArgumentError: for an empty list or a game named twice
     :raises UnknownEnvironmentError: for an id Gymnasium does not know
     """
-    from sb3_dqn_paper.tools.common import is_atari_env_id
+    from sb3_dqn_paper.atari import is_atari_env_id
 
     if text.strip() == "table1":
         return list(TABLE1_GAMES)
