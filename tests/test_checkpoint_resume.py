@@ -178,10 +178,11 @@ def test_documented_shell_form_stops_before_training(tmp_path: pathlib.Path) -> 
     script = textwrap.dedent(
         f"""
         set -e
-        ckpt=$("{sys.executable}" -m sb3_dqn_paper.checkpoint --latest no/such/folder)
+        ckpt=$("{sys.executable}" -m sb3_dqn_paper.tools.checkpoint --latest no/such/folder)
         echo "TRAINING WOULD START FROM $ckpt"
         """
     )
     result = subprocess.run(["bash", "-c", script], cwd=tmp_path, capture_output=True, text=True, check=False)
     assert result.returncode == 1
+    assert "no usable checkpoint" in result.stderr  # refused by the command, not a missing module
     assert "TRAINING WOULD START" not in result.stdout

@@ -165,7 +165,7 @@ def test_sigterm_stops_a_zoo_run_with_a_checkpoint_and_the_resume_is_the_uninter
     assert "SIGTERM received: checkpointing and stopping after the current update" in stdout
     assert "Saving to logs/paper_dqn/CartPole-v1_1" in stdout  # rl-zoo3 saved its final model as after Ctrl-C
 
-    latest = run_python(["-m", "sb3_dqn_paper.checkpoint", "--latest", "ckpt"], cwd=tmp_path).stdout.strip()
+    latest = run_python(["-m", "sb3_dqn_paper.tools.checkpoint", "--latest", "ckpt"], cwd=tmp_path).stdout.strip()
     stopped_at = read_checkpoint_meta(tmp_path / latest)["num_timesteps"]
     assert 700 <= stopped_at < TOTAL
     assert len(list_checkpoints(tmp_path / "ckpt")) == 2  # keep_last
@@ -250,8 +250,9 @@ def test_replay_buffer_kwargs_equal_to_the_checkpoint_s_are_not_reported_as_igno
 def test_an_empty_trained_agent_is_refused(tmp_path: pathlib.Path) -> None:
     # what `-i "$(python -m sb3_dqn_paper.tools.checkpoint --latest no/such/folder)"` expands to: training must not start over
     require_installed_hook()
-    latest = run_python(["-m", "sb3_dqn_paper.checkpoint", "--latest", "no/such/folder"], cwd=tmp_path, check=False)
+    latest = run_python(["-m", "sb3_dqn_paper.tools.checkpoint", "--latest", "no/such/folder"], cwd=tmp_path, check=False)
     assert latest.returncode == 1 and latest.stdout == ""
+    assert "no usable checkpoint" in latest.stderr  # refused by the command, not a missing module
     result = run_python(
         ["-m", "rl_zoo3.train", "--algo", "paper_dqn", "--env", "CartPole-v1", "-n", "200", "-f", "logs_empty",
          "-i", latest.stdout.strip()],

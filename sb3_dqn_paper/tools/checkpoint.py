@@ -86,3 +86,7 @@ def _print_latest(paths: list[pathlib.Path], name_prefix: str) -> int:
         else:
             print(latest)
     return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())
