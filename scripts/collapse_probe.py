@@ -31,8 +31,8 @@ import torch as th
 from stable_baselines3.common.callbacks import BaseCallback
 
 from sb3_dqn_paper import PaperDQN, make_paper_atari_env
-from sb3_dqn_paper.tools.held_out_q import collect_held_out_states, held_out_measures
 from sb3_dqn_paper.rmsprop import DEEPMIND_DECAY, DEEPMIND_EPS, CenteredRMSprop, eps_share
+from sb3_dqn_paper.tools.held_out_q import collect_held_out_states, held_out_measures
 
 VARIANTS = ("paper", "huber", "target", "small_eps")
 
