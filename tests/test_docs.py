@@ -384,14 +384,16 @@ def test_agents_table_is_the_shipped_agents() -> None:
 
 
 def test_readme_results_are_the_evaluation_files() -> None:
-    """The README's headline table shows each evaluated model's paper-protocol average and range as in its file."""
+    """The README's results table shows each 1M run's paper-protocol average, range and games as in its file."""
     text = (ROOT / "README.md").read_text(encoding="utf-8")
-    rows = markdown_rows(text, "game")
-    assert rows
+    rows = [cells for cells in markdown_rows(text, "game") if cells[-1].startswith("[1M run]")]
+    assert sorted(cells[0] for cells in rows) == sorted(RESULTS_GAMES)
     for cells in rows:
         steps = int(cells[1].split()[0].replace(",", ""))
-        unclipped = evaluation_files(RESULTS_GAMES[cells[0]])[steps]["unclipped"]
-        assert range_shown_as(cells[2], unclipped), (cells[0], steps, cells[2])
+        result = evaluation_files(RESULTS_GAMES[cells[0]])[steps]
+        score, _, games = cells[2].rpartition(", ")
+        assert range_shown_as(score, result["unclipped"]), (cells[0], steps, cells[2])
+        assert games == f"{result['n_episodes']} games", (cells[0], steps, cells[2])
 
 
 def test_overestimation_table_is_its_file() -> None:
@@ -469,14 +471,17 @@ def test_campaign_tables_are_its_evaluations(page: str) -> None:
         campaign.name.removeprefix("campaign-"): json.loads((campaign / "table1.json").read_text()) for campaign in CAMPAIGNS
     }
     text = (ROOT / page).read_text(encoding="utf-8")
-    rows = markdown_rows(text, "campaign game")
+    # the README's one results table names each row's run ("[campaign <date>](...) (wall time)" or a 1M run); the
+    # results page has a table of the campaigns alone, its last column the date
+    first, last = ("game", "run (wall time)") if page == "README.md" else ("campaign game", "campaign started")
+    header = text.split(f"| {first} |", 1)[1].splitlines()[0]
+    column = [cell.strip() for cell in header.strip().strip("|").split("|")].index(last) + 1
+    rows = [cells for cells in markdown_rows(text, first) if "campaign" in cells[column] or page != "README.md"]
     assert rows
-    header = text.split("| campaign game |", 1)[1].splitlines()[0]
-    started = [cell.strip() for cell in header.strip().strip("|").split("|")].index("campaign started") + 1
     shown = set()
     for cells in rows:
         key, steps = titles[cells[0]], int(cells[1].replace(",", ""))
-        campaign = re.sub(r"\[(.*?)\]\(.*?\)", r"\1", cells[started])
+        campaign = re.search(r"\[(?:campaign )?(\d{4}-\d\d-\d\d)\]", cells[column]).group(1)
         entry = reports[campaign]["scores"][key][str(steps)]
         match = re.fullmatch(r"(-?[\d.]+) \((-?[\d.]+)(?:-| to )(-?[\d.]+)\), (\d+) games", cells[2])
         assert match, cells[2]
