@@ -260,7 +260,7 @@ def check_learning_rate(learning_rate: Any) -> None:
         )
 
 
-def check_scheduled_learning_rate(value: Any, progress_remaining: float, n_updates: int, num_timesteps: int) -> None:
+def check_scheduled_rate(value: Any, progress_remaining: float, n_updates: int, num_timesteps: int) -> None:
     """
     Refuse the value a learning-rate schedule gives at an update, before the optimizer uses it.
 

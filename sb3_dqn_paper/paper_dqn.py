@@ -16,12 +16,7 @@ from stable_baselines3.common.utils import get_parameters_by_name, polyak_update
 from stable_baselines3.dqn.policies import QNetwork
 from torch.nn import functional as F
 
-from sb3_dqn_paper.arguments import (
-    check_env_spaces,
-    check_paper_dqn_arguments,
-    check_scheduled_learning_rate,
-    check_total_timesteps,
-)
+from sb3_dqn_paper.arguments import check_env_spaces, check_paper_dqn_arguments, check_scheduled_rate, check_total_timesteps
 from sb3_dqn_paper.atari import make_env_from_id
 from sb3_dqn_paper.buffer_setup import setup_replay_buffer
 from sb3_dqn_paper.errors import NonFiniteLossError
@@ -61,14 +56,14 @@ class PaperDQN(ModelFilesMixin, OffPolicyAlgorithm):
         Set to ``-1`` means to do as many gradient steps as steps done in the environment
         during the rollout.
     :param replay_buffer_class: Replay buffer class to use (for instance ``HerReplayBuffer``).
-        If ``None``, :class:`~sb3_dqn_paper.replay_buffer.FrameStackReplayBuffer` for frame stacks, else SB3's choice.
+        If ``None``, it will be automatically selected.
+        (:class:`~sb3_dqn_paper.replay_buffer.FrameStackReplayBuffer` for stacks of image frames)
     :param replay_buffer_kwargs: Keyword arguments to pass to the replay buffer on creation.
     :param optimize_memory_usage: Enable a memory efficient variant of the replay buffer
         at a cost of more complexity.
         See https://github.com/DLR-RM/stable-baselines3/issues/37#issuecomment-637501195
-    :param target_update_interval: ``None`` (the paper) for no target network: the TD target uses the online
-        weights under ``no_grad``. An integer adds the Nature paper's target network, updated every
-        ``target_update_interval`` agent steps with ``tau``
+    :param target_update_interval: update the target network every ``target_update_interval``
+        environment steps. ``None`` (the paper): no target network, the TD target uses the online weights
     :param exploration_steps: agent steps over which the exploration rate falls linearly, whatever ``total_timesteps``
         (paper: the first million frames, counted as agent steps like DeepMind's code)
     :param exploration_initial_eps: initial value of random action probability
@@ -172,7 +167,7 @@ class PaperDQN(ModelFilesMixin, OffPolicyAlgorithm):
         self.exploration_final_eps = exploration_final_eps
         self.exploration_steps = exploration_steps
         self.target_update_interval = target_update_interval
-        # For updating the target network with multiple envs: agent steps since the last update
+        # For updating the target network with multiple envs:
         self._steps_since_target_update = 0
         self.max_grad_norm = max_grad_norm
         self.loss = loss
@@ -205,14 +200,14 @@ class PaperDQN(ModelFilesMixin, OffPolicyAlgorithm):
         Update the exploration rate and target network if needed.
         This method is called in ``collect_rollouts()`` after each step in the environment.
         """
-        if self.q_net_target is not None:
-            # Account for multiple environments: each call to step() corresponds to n_envs transitions
-            self._steps_since_target_update += self.n_envs
-            if self._steps_since_target_update >= self.target_update_interval:  # type: ignore[operator]
-                self._steps_since_target_update = 0
-                polyak_update(self.q_net.parameters(), self.q_net_target.parameters(), self.tau)
-                # Copy running stats, see GH issue #996
-                polyak_update(self.batch_norm_stats, self.batch_norm_stats_target, 1.0)
+        self._steps_since_target_update += self.n_envs
+        # Account for multiple environments
+        # each call to step() corresponds to n_envs transitions
+        if self.q_net_target is not None and self._steps_since_target_update >= self.target_update_interval:  # type: ignore[operator]
+            self._steps_since_target_update = 0
+            polyak_update(self.q_net.parameters(), self.q_net_target.parameters(), self.tau)
+            # Copy running stats, see GH issue #996
+            polyak_update(self.batch_norm_stats, self.batch_norm_stats_target, 1.0)
 
         self.exploration_rate = linear_epsilon(
             self.num_timesteps, self.exploration_initial_eps, self.exploration_final_eps, self.exploration_steps
@@ -222,7 +217,7 @@ class PaperDQN(ModelFilesMixin, OffPolicyAlgorithm):
     def _update_learning_rate(self, optimizers: list[th.optim.Optimizer] | th.optim.Optimizer) -> None:
         # Refuse a schedule that gives a negative or non-finite rate now (__init__ can only check a few points)
         rate = self.lr_schedule(self._current_progress_remaining)
-        check_scheduled_learning_rate(rate, self._current_progress_remaining, self._n_updates, self.num_timesteps)
+        check_scheduled_rate(rate, self._current_progress_remaining, self._n_updates, self.num_timesteps)
         super()._update_learning_rate(optimizers)
 
     def train(self, gradient_steps: int, batch_size: int = 32) -> None:
