@@ -23,16 +23,20 @@ from sb3_dqn_paper.errors import (
 )
 
 
-def run_tool(work: Callable[[], int]) -> int:
+def run_tool(parser: argparse.ArgumentParser, run: Callable[[argparse.Namespace], int], argv: Sequence[str] | None) -> int:
     """
-    Run a tool's work after its arguments are parsed: a refusal of this package (:class:`PaperDQNError`), a
-    ``ValueError`` or an ``OSError`` is printed as ``error: ...`` on stderr and gives exit status 2, no traceback.
+    A tool's ``main``: parse ``argv`` (argparse exits with status 2 on a malformed command line), then run the tool; a
+    refusal of this package (:class:`PaperDQNError`), a ``ValueError`` or an ``OSError`` is printed as ``error: ...``
+    on stderr and gives exit status 2, no traceback.
 
-    :param work: The tool's work, returning its exit status
+    :param parser: The tool's parser
+    :param run: The tool's work on the parsed arguments, returning its exit status
+    :param argv: Arguments (``None``: ``sys.argv[1:]``)
     :return: The exit status
     """
+    args = parser.parse_args(argv)
     try:
-        return work()
+        return run(args)
     except (PaperDQNError, ValueError, OSError) as error:  # PaperDQNError: every refusal of this package
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -407,37 +407,37 @@ def make_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def run(args: argparse.Namespace) -> int:
+    """
+    Evaluate the model of the parsed command line with the paper's protocol and print the result.
+
+    :param args: The parsed command line (:func:`make_parser`)
+    :return: Exit status 0 (a refusal raises; :func:`main` turns it into status 2)
+    """
+    check_n_steps(args.steps)
+    check_epsilon(args.epsilon)
+    if args.out is not None:
+        check_output_path(args.out, args.overwrite)
+    data = evaluate_paper_protocol(
+        args.model,
+        args.env,
+        n_steps=args.steps,
+        epsilon=args.epsilon,
+        seed=args.seed,
+        noop_max=args.noop_max,
+        env_kwargs=parse_env_kwargs(args.env_kwargs),
+        device=args.device,
+        terminal_on_life_loss=not args.no_life_loss,
+    ).to_dict()
+    if args.out is not None:
+        write_json(data, args.out, overwrite=args.overwrite)
+    print(json.dumps(data, indent=2) if args.json else format_result(data))
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """
-    Command-line entry point.
-
-    :param argv: Arguments (default: ``sys.argv[1:]``)
-    :return: Exit status: 0 on success, 2 on bad input
-    """
-    args = make_parser().parse_args(argv)
-
-    def evaluate() -> int:
-        check_n_steps(args.steps)
-        check_epsilon(args.epsilon)
-        if args.out is not None:
-            check_output_path(args.out, args.overwrite)
-        data = evaluate_paper_protocol(
-            args.model,
-            args.env,
-            n_steps=args.steps,
-            epsilon=args.epsilon,
-            seed=args.seed,
-            noop_max=args.noop_max,
-            env_kwargs=parse_env_kwargs(args.env_kwargs),
-            device=args.device,
-            terminal_on_life_loss=not args.no_life_loss,
-        ).to_dict()
-        if args.out is not None:
-            write_json(data, args.out, overwrite=args.overwrite)
-        print(json.dumps(data, indent=2) if args.json else format_result(data))
-        return 0
-
-    return run_tool(evaluate)
+    """Command-line entry point of ``python -m sb3_dqn_paper.tools.evaluate``: exit status 0, or 2 on bad input."""
+    return run_tool(make_parser(), run, argv)
 
 
 if __name__ == "__main__":

@@ -222,23 +222,23 @@ def make_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def run(args: argparse.Namespace) -> int:
+    """
+    Export the agent of the parsed command line and print its summary.
+
+    :param args: The parsed command line (:func:`make_parser`)
+    :return: Exit status 0 (a refusal raises; :func:`main` turns it into status 2)
+    """
+    target = export_agent(args.source, args.out, args.env, args.run_id, args.overwrite)
+    with open(os.path.join(target, os.path.basename(target).rsplit("_", 1)[0], AGENT_INFO_FILE)) as file:
+        print(file.read(), end="")
+    print(f"wrote {target}")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """
-    Command-line entry point.
-
-    :param argv: Arguments (default: ``sys.argv[1:]``)
-    :return: Exit status: 0 on success, 2 on bad input
-    """
-    args = make_parser().parse_args(argv)
-
-    def run() -> int:
-        target = export_agent(args.source, args.out, args.env, args.run_id, args.overwrite)
-        with open(os.path.join(target, os.path.basename(target).rsplit("_", 1)[0], AGENT_INFO_FILE)) as file:
-            print(file.read(), end="")
-        print(f"wrote {target}")
-        return 0
-
-    return run_tool(run)
+    """Command-line entry point of ``python -m sb3_dqn_paper.tools.export``: exit status 0, or 2 on bad input."""
+    return run_tool(make_parser(), run, argv)
 
 
 if __name__ == "__main__":

@@ -156,52 +156,50 @@ def make_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def run(args: argparse.Namespace) -> int:
     """
-    Command-line entry point: one line per model (agent steps, average max Q).
+    Measure the models of the parsed command line on held-out states and print one line per model.
 
-    :param argv: Arguments (default: ``sys.argv[1:]``)
-    :return: Exit status: 0 on success, 2 on bad input
+    :param args: The parsed command line (:func:`make_parser`)
+    :return: Exit status 0 (a refusal raises; :func:`main` turns it into status 2)
     """
     from sb3_dqn_paper.tools.common import check_output_path, check_seed, load_models_for_env, write_json
 
-    args = make_parser().parse_args(argv)
-
-    def run() -> int:
-        check_seed(args.seed)
-        for path in args.models:
-            if not os.path.isfile(path):
-                raise InvalidArgumentError(f"{path}: no such model file")
-        if args.out:
-            check_output_path(args.out, args.overwrite)  # refused before anything is computed
-        models = load_models_for_env(args.models, args.env, args.seed)  # every model checked before any state is collected
-        states = collect_held_out_states(args.env, args.states, args.seed)
-        rows = []
-        for path, model in zip(args.models, models, strict=True):
-            value, inactive = held_out_measures(model, states)
-            rows.append(
-                dict(
-                    model=path,
-                    num_timesteps=int(model.num_timesteps),
-                    average_max_q=value,
-                    inactive_units=None if inactive is None else inactive[0],
-                    units=None if inactive is None else inactive[1],
-                )
+    check_seed(args.seed)
+    for path in args.models:
+        if not os.path.isfile(path):
+            raise InvalidArgumentError(f"{path}: no such model file")
+    if args.out:
+        check_output_path(args.out, args.overwrite)  # refused before anything is computed
+    models = load_models_for_env(args.models, args.env, args.seed)  # every model checked before any state is collected
+    states = collect_held_out_states(args.env, args.states, args.seed)
+    rows = []
+    for path, model in zip(args.models, models, strict=True):
+        value, inactive = held_out_measures(model, states)
+        rows.append(
+            dict(
+                model=path,
+                num_timesteps=int(model.num_timesteps),
+                average_max_q=value,
+                inactive_units=None if inactive is None else inactive[0],
+                units=None if inactive is None else inactive[1],
             )
-        result = dict(env_id=args.env, n_states=args.states, seed=args.seed, models=rows)
-        if args.out:
-            write_json(result, args.out, overwrite=args.overwrite)
-        print(f"{args.env}: average max Q over {args.states} held-out states (random policy, seed {args.seed})")
-        for row in sorted(rows, key=lambda row: row["num_timesteps"]):
-            units = "" if row["units"] is None else f"  inactive units {row['inactive_units']:>4} of {row['units']}"
-            print(
-                f"{row['num_timesteps']:>12,} agent steps  average max Q {row['average_max_q']:10.4f}{units}  {row['model']}"
-            )
-        if args.out:
-            print(json.dumps({"wrote": args.out}))
-        return 0
+        )
+    result = dict(env_id=args.env, n_states=args.states, seed=args.seed, models=rows)
+    if args.out:
+        write_json(result, args.out, overwrite=args.overwrite)
+    print(f"{args.env}: average max Q over {args.states} held-out states (random policy, seed {args.seed})")
+    for row in sorted(rows, key=lambda row: row["num_timesteps"]):
+        units = "" if row["units"] is None else f"  inactive units {row['inactive_units']:>4} of {row['units']}"
+        print(f"{row['num_timesteps']:>12,} agent steps  average max Q {row['average_max_q']:10.4f}{units}  {row['model']}")
+    if args.out:
+        print(json.dumps({"wrote": args.out}))
+    return 0
 
-    return run_tool(run)
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Command-line entry point of ``python -m sb3_dqn_paper.tools.held_out_q``: exit status 0, or 2 on bad input."""
+    return run_tool(make_parser(), run, argv)
 
 
 if __name__ == "__main__":

@@ -140,45 +140,45 @@ def make_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def run(args: argparse.Namespace) -> int:
     """
-    Entry point of ``python -m sb3_dqn_paper.tools.overestimation``.
+    Compare each model's Q-values with the returns that followed, and print one line per model.
 
-    :param argv: Command-line arguments (default: ``sys.argv[1:]``)
-    :return: Exit status: 0 on success, 2 on bad input
+    :param args: The parsed command line (:func:`make_parser`)
+    :return: Exit status 0 (a refusal raises; :func:`main` turns it into status 2)
     """
     from sb3_dqn_paper.tools.common import check_output_path, check_seed, load_models_for_env, write_json
 
-    args = make_parser().parse_args(argv)
+    missing = [path for path in args.models if not os.path.isfile(path)]
+    if missing:
+        raise InvalidArgumentError(f"No such model file: {', '.join(missing)}")
+    if args.steps < 1 or not 0.0 <= args.epsilon <= 1.0:
+        raise InvalidArgumentError(f"--steps must be >= 1 and --epsilon in [0, 1], got {args.steps}, {args.epsilon}")
+    check_seed(args.seed)
+    if args.out:
+        check_output_path(args.out, args.overwrite)  # refused before anything is computed
+    models = load_models_for_env(args.models, args.env, args.seed)  # every model checked before any is played
+    results = []
+    print(f"{args.env}: Q(s, a) of the action taken against the discounted clipped return that followed")
+    print(f"({args.steps:,} agent steps, epsilon {args.epsilon}, seed {args.seed}; completed episodes only)")
+    for path, model in zip(args.models, models, strict=True):
+        result = {"model": path, **play_and_compare(model, args.env, args.steps, args.epsilon, args.seed)}
+        results.append(result)
+        print(
+            f"{result['num_timesteps']:>12,} agent steps  mean Q {result['mean_q']:9.4f}  mean return "
+            f"{result['mean_return']:9.4f}  excess {result['mean_excess']:9.4f}  ({result['steps']:,} steps, "
+            f"{result['episodes']} episodes)  {path}"
+        )
+    if args.out:
+        write_json({"kind": KIND, "env_id": args.env, "models": results}, args.out, overwrite=args.overwrite)
+    if args.out:
+        print(json.dumps({"wrote": args.out}))
+    return 0
 
-    def run() -> int:
-        missing = [path for path in args.models if not os.path.isfile(path)]
-        if missing:
-            raise InvalidArgumentError(f"No such model file: {', '.join(missing)}")
-        if args.steps < 1 or not 0.0 <= args.epsilon <= 1.0:
-            raise InvalidArgumentError(f"--steps must be >= 1 and --epsilon in [0, 1], got {args.steps}, {args.epsilon}")
-        check_seed(args.seed)
-        if args.out:
-            check_output_path(args.out, args.overwrite)  # refused before anything is computed
-        models = load_models_for_env(args.models, args.env, args.seed)  # every model checked before any is played
-        results = []
-        print(f"{args.env}: Q(s, a) of the action taken against the discounted clipped return that followed")
-        print(f"({args.steps:,} agent steps, epsilon {args.epsilon}, seed {args.seed}; completed episodes only)")
-        for path, model in zip(args.models, models, strict=True):
-            result = {"model": path, **play_and_compare(model, args.env, args.steps, args.epsilon, args.seed)}
-            results.append(result)
-            print(
-                f"{result['num_timesteps']:>12,} agent steps  mean Q {result['mean_q']:9.4f}  mean return "
-                f"{result['mean_return']:9.4f}  excess {result['mean_excess']:9.4f}  ({result['steps']:,} steps, "
-                f"{result['episodes']} episodes)  {path}"
-            )
-        if args.out:
-            write_json({"kind": KIND, "env_id": args.env, "models": results}, args.out, overwrite=args.overwrite)
-        if args.out:
-            print(json.dumps({"wrote": args.out}))
-        return 0
 
-    return run_tool(run)
+def main(argv: Sequence[str] | None = None) -> int:
+    """Command-line entry point of ``python -m sb3_dqn_paper.tools.overestimation``: exit status 0, or 2 on bad input."""
+    return run_tool(make_parser(), run, argv)
 
 
 if __name__ == "__main__":

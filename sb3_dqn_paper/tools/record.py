@@ -185,44 +185,44 @@ def make_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def run(args: argparse.Namespace) -> int:
+    """
+    Record the GIF of the parsed command line.
+
+    :param args: The parsed command line (:func:`make_parser`)
+    :return: Exit status 0 (a refusal raises; :func:`main` turns it into status 2)
+    """
+    if not args.out.lower().endswith(".gif"):
+        raise InvalidArgumentError(f"--out must name a .gif file, got {args.out!r}")
+    check_n_steps(args.steps)
+    check_epsilon(args.epsilon)
+    check_output_path(args.out, args.overwrite)
+    recording = record_frames(
+        args.model,
+        args.env,
+        n_steps=args.steps,
+        epsilon=args.epsilon,
+        seed=args.seed,
+        noop_max=args.noop_max,
+        env_kwargs=parse_env_kwargs(args.env_kwargs),
+        until_game_end=args.until_game_end,
+        device=args.device,
+    )
+    write_gif(recording.frames, args.out, recording.frame_duration_ms, overwrite=args.overwrite)
+    height, width = recording.frames[0].shape[:2]
+    games = ", ".join(f"{score:g}" for score in recording.scores) or "none"
+    stored = sum(not np.array_equal(a, b) for a, b in zip(recording.frames, recording.frames[1:], strict=False)) + 1
+    print(
+        f"wrote {args.out}: {len(recording.frames)} frames of {height}x{width}, {recording.frame_duration_ms} ms each "
+        f"(the GIF stores {stored} of them, a run of identical frames once; {os.path.getsize(args.out) / 1024:.0f} KiB); "
+        f"scores of the games that ended: {games}"
+    )
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """
-    Command-line entry point.
-
-    :param argv: Arguments (default: ``sys.argv[1:]``)
-    :return: Exit status: 0 on success, 2 on bad input
-    """
-    args = make_parser().parse_args(argv)
-
-    def run() -> int:
-        if not args.out.lower().endswith(".gif"):
-            raise InvalidArgumentError(f"--out must name a .gif file, got {args.out!r}")
-        check_n_steps(args.steps)
-        check_epsilon(args.epsilon)
-        check_output_path(args.out, args.overwrite)
-        recording = record_frames(
-            args.model,
-            args.env,
-            n_steps=args.steps,
-            epsilon=args.epsilon,
-            seed=args.seed,
-            noop_max=args.noop_max,
-            env_kwargs=parse_env_kwargs(args.env_kwargs),
-            until_game_end=args.until_game_end,
-            device=args.device,
-        )
-        write_gif(recording.frames, args.out, recording.frame_duration_ms, overwrite=args.overwrite)
-        height, width = recording.frames[0].shape[:2]
-        games = ", ".join(f"{score:g}" for score in recording.scores) or "none"
-        stored = sum(not np.array_equal(a, b) for a, b in zip(recording.frames, recording.frames[1:], strict=False)) + 1
-        print(
-            f"wrote {args.out}: {len(recording.frames)} frames of {height}x{width}, {recording.frame_duration_ms} ms each "
-            f"(the GIF stores {stored} of them, a run of identical frames once; {os.path.getsize(args.out) / 1024:.0f} KiB); "
-            f"scores of the games that ended: {games}"
-        )
-        return 0
-
-    return run_tool(run)
+    """Command-line entry point of ``python -m sb3_dqn_paper.tools.record``: exit status 0, or 2 on bad input."""
+    return run_tool(make_parser(), run, argv)
 
 
 if __name__ == "__main__":

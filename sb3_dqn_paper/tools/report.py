@@ -362,24 +362,24 @@ def make_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def run(args: argparse.Namespace) -> int:
+    """
+    Write the report of the parsed command line and print its tables.
+
+    :param args: The parsed command line (:func:`make_parser`)
+    :return: Exit status 0 (a refusal raises; :func:`main` turns it into status 2)
+    """
+    pngs, markdown = write_report(args.paths, args.out, args.window, args.frame_skip)
+    print(markdown)
+    for png in pngs:
+        print(f"wrote {png}")
+    print(f"wrote {os.path.join(args.out, TABLE_FILE)}")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """
-    Command-line entry point.
-
-    :param argv: Arguments (default: ``sys.argv[1:]``)
-    :return: Exit status: 0 on success, 2 on bad input
-    """
-    args = make_parser().parse_args(argv)
-
-    def run() -> int:
-        pngs, markdown = write_report(args.paths, args.out, args.window, args.frame_skip)
-        print(markdown)
-        for png in pngs:
-            print(f"wrote {png}")
-        print(f"wrote {os.path.join(args.out, TABLE_FILE)}")
-        return 0
-
-    return run_tool(run)
+    """Command-line entry point of ``python -m sb3_dqn_paper.tools.report``: exit status 0, or 2 on bad input."""
+    return run_tool(make_parser(), run, argv)
 
 
 if __name__ == "__main__":
