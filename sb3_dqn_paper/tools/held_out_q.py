@@ -27,7 +27,14 @@ import numpy as np
 from gymnasium import spaces
 
 from sb3_dqn_paper.errors import InvalidArgumentError
-from sb3_dqn_paper.tools.common import run_tool
+from sb3_dqn_paper.tools.common import (
+    check_output_path,
+    check_seed,
+    load_models_for_env,
+    make_evaluation_env,
+    run_tool,
+    write_json,
+)
 
 #: States in the held-out set by default (the paper does not give its number).
 DEFAULT_STATES = 1000
@@ -44,8 +51,6 @@ def collect_held_out_states(env_id: str, n_states: int = DEFAULT_STATES, seed: i
     :param seed: Seed of the env and of the random actions
     :return: ``n_states`` observations as the model sees them (channel-first for images)
     """
-    from sb3_dqn_paper.tools.common import make_evaluation_env
-
     if n_states < 1:
         raise InvalidArgumentError(f"--states must be at least 1, got {n_states}")
     env = make_evaluation_env(env_id, seed)
@@ -163,8 +168,6 @@ def run(args: argparse.Namespace) -> int:
     :param args: The parsed command line (:func:`make_parser`)
     :return: Exit status 0 (a refusal raises; :func:`main` turns it into status 2)
     """
-    from sb3_dqn_paper.tools.common import check_output_path, check_seed, load_models_for_env, write_json
-
     check_seed(args.seed)
     for path in args.models:
         if not os.path.isfile(path):

@@ -26,7 +26,15 @@ from typing import Any
 import numpy as np
 
 from sb3_dqn_paper.errors import InvalidArgumentError, PaperDQNError
-from sb3_dqn_paper.tools.common import run_tool
+from sb3_dqn_paper.tools.common import (
+    check_model_matches_env,
+    check_output_path,
+    check_seed,
+    load_models_for_env,
+    make_evaluation_env,
+    run_tool,
+    write_json,
+)
 
 #: Agent steps played by default (the paper's evaluation length).
 DEFAULT_STEPS = 10_000
@@ -73,8 +81,6 @@ def play_and_compare(
         the action taken), ``mean_return``, ``mean_excess`` (``Q - G``), ``gamma``, ``epsilon``, ``seed``
     """
     import torch as th
-
-    from sb3_dqn_paper.tools.common import check_model_matches_env, make_evaluation_env
 
     if n_steps < 1:
         raise InvalidArgumentError(f"--steps must be at least 1, got {n_steps}")
@@ -147,8 +153,6 @@ def run(args: argparse.Namespace) -> int:
     :param args: The parsed command line (:func:`make_parser`)
     :return: Exit status 0 (a refusal raises; :func:`main` turns it into status 2)
     """
-    from sb3_dqn_paper.tools.common import check_output_path, check_seed, load_models_for_env, write_json
-
     missing = [path for path in args.models if not os.path.isfile(path)]
     if missing:
         raise InvalidArgumentError(f"No such model file: {', '.join(missing)}")
