@@ -7,6 +7,7 @@ import math
 from typing import Any
 
 import numpy as np
+import torch as th
 from gymnasium import spaces
 from stable_baselines3.common.policies import BasePolicy
 from stable_baselines3.common.preprocessing import is_image_space
@@ -27,6 +28,7 @@ def check_paper_dqn_arguments(
     buffer_size: int,
     learning_starts: int,
     batch_size: int,
+    n_steps: int,
     gamma: float,
     target_update_interval: int | None,
     tau: float,
@@ -52,13 +54,15 @@ def check_paper_dqn_arguments(
     :raises UnsupportedPrecisionError: for an unknown ``precision``
     """
     _check_counts(
-        integers=dict(buffer_size=buffer_size, batch_size=batch_size),
+        integers=dict(buffer_size=buffer_size, batch_size=batch_size, n_steps=n_steps),
         whole_numbers=dict(learning_starts=learning_starts, exploration_steps=exploration_steps),
     )
     if buffer_size <= 0:
         raise InvalidArgumentError(f"buffer_size must be positive, got {buffer_size}")
     if batch_size <= 0:
         raise InvalidArgumentError(f"batch_size must be positive, got {batch_size}")
+    if n_steps < 1:
+        raise InvalidArgumentError(f"n_steps must be at least 1 (1: the paper's one-step target), got {n_steps}")
     if batch_size > buffer_size:
         raise InvalidArgumentError(f"batch_size ({batch_size}) cannot exceed buffer_size ({buffer_size})")
     check_learning_rate(learning_rate)
@@ -295,6 +299,37 @@ def check_total_timesteps(total_timesteps: Any) -> None:
     """
     if not (_is_whole_number(total_timesteps) and total_timesteps >= 0):
         raise InvalidArgumentError(f"total_timesteps must be a whole number of agent steps >= 0, got {total_timesteps!r}")
+
+
+class TrainingChecksMixin:
+    """
+    The checks that can only be made while an SB3 algorithm trains (put it before the algorithm's base class): the
+    ``total_timesteps`` of each ``learn`` call, and the rate a learning-rate schedule gives at each update, before the
+    optimizer uses it (``__init__``'s :func:`check_learning_rate` reads a schedule at a few points only).
+    """
+
+    def learn(self, total_timesteps: int, *args: Any, **kwargs: Any) -> Any:
+        """
+        ``learn`` of the algorithm, after :func:`check_total_timesteps`.
+
+        :param total_timesteps: The agent steps to take
+        :param args: The algorithm's other ``learn`` arguments
+        :param kwargs: Its keyword arguments
+        :return: The algorithm
+        """
+        check_total_timesteps(total_timesteps)
+        return super().learn(total_timesteps, *args, **kwargs)  # type: ignore[misc]
+
+    def _update_learning_rate(self, optimizers: list[th.optim.Optimizer] | th.optim.Optimizer) -> None:
+        """
+        SB3's ``_update_learning_rate``, after :func:`check_scheduled_rate` of the rate it is about to apply.
+
+        :param optimizers: The optimizer(s) whose learning rate is set
+        """
+        algorithm: Any = self
+        rate = algorithm.lr_schedule(algorithm._current_progress_remaining)
+        check_scheduled_rate(rate, algorithm._current_progress_remaining, algorithm._n_updates, algorithm.num_timesteps)
+        super()._update_learning_rate(optimizers)  # type: ignore[misc]
 
 
 def _check_train_freq(train_freq: Any, gradient_steps: Any) -> None:

@@ -99,13 +99,14 @@ def setup_replay_buffer(algorithm: OffPolicyAlgorithm) -> None:
     For stacks of image frames, unless a class or ``optimize_memory_usage`` is given, the class becomes
     :class:`~sb3_dqn_paper.replay_buffer.FrameStackReplayBuffer`, which stores each frame once; its stack size is
     ``replay_buffer_kwargs["frame_stack"]``, else ``VecFrameStack``'s ``n_stack``, else the paper's 4 if the shape
-    fits. Then :func:`check_replay_buffer_setup`, unless the buffer exists; a model being loaded
-    (``_check_buffer_memory`` false) is not refused for the memory of a buffer it may never fill.
+    fits (with ``n_steps > 1`` it stays SB3's choice, its ``NStepReplayBuffer``). Then
+    :func:`check_replay_buffer_setup`, unless the buffer exists; a model being loaded (``_check_buffer_memory`` false)
+    is not refused for the memory of a buffer it may never fill.
 
     :param algorithm: The algorithm, in its ``_setup_model``
     """
     buffer_kwargs = algorithm.replay_buffer_kwargs
-    if algorithm.replay_buffer_class is None and not algorithm.optimize_memory_usage:
+    if algorithm.replay_buffer_class is None and not algorithm.optimize_memory_usage and algorithm.n_steps == 1:
         frame_stack = buffer_kwargs.get("frame_stack") or detect_frame_stack(algorithm.observation_space, algorithm.env)
         if frame_stack is not None:
             algorithm.replay_buffer_class = FrameStackReplayBuffer

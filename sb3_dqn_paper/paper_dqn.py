@@ -1,8 +1,4 @@
-"""
-PaperDQN, the DQN of Mnih et al. (2013), "Playing Atari with Deep Reinforcement Learning", in the shape of SB3's
-``dqn/dqn.py``: diff the two files to see the paper's differences. ``docs/algorithm.md`` maps Algorithm 1 onto it.
-"""
-
+import warnings
 from typing import Any, ClassVar, TypeVar
 
 import numpy as np
@@ -16,24 +12,24 @@ from stable_baselines3.common.utils import get_parameters_by_name, polyak_update
 from stable_baselines3.dqn.policies import QNetwork
 from torch.nn import functional as F
 
-from sb3_dqn_paper.arguments import check_env_spaces, check_paper_dqn_arguments, check_scheduled_rate, check_total_timesteps
+from sb3_dqn_paper.arguments import TrainingChecksMixin, check_env_spaces, check_paper_dqn_arguments
 from sb3_dqn_paper.atari import make_env_from_id
 from sb3_dqn_paper.buffer_setup import setup_replay_buffer
 from sb3_dqn_paper.errors import NonFiniteLossError
 from sb3_dqn_paper.exploration import linear_epsilon
 from sb3_dqn_paper.fast_update import FastUpdate
 from sb3_dqn_paper.model_files import ModelFilesMixin
-from sb3_dqn_paper.policies import CnnPolicy, MlpPolicy, MultiInputPolicy, PaperDQNPolicy
+from sb3_dqn_paper.policies import CnnPolicy, MlpPolicy, MultiInputPolicy, PaperDQNPolicy, paper_policy_kwargs
 from sb3_dqn_paper.precision import autocast
-from sb3_dqn_paper.rmsprop import DEEPMIND_DECAY, DEEPMIND_LR, CenteredRMSprop, deepmind_eps_for_mean_loss
+from sb3_dqn_paper.rmsprop import DEEPMIND_LR
 
-SelfPaperDQN = TypeVar("SelfPaperDQN", bound="PaperDQN")
+SelfDQN = TypeVar("SelfDQN", bound="PaperDQN")
 
 #: Loss functions by name: the paper's squared error, and the Huber loss of the Nature paper.
 LOSSES = {"mse": F.mse_loss, "huber": F.smooth_l1_loss}
 
 
-class PaperDQN(ModelFilesMixin, OffPolicyAlgorithm):
+class PaperDQN(ModelFilesMixin, TrainingChecksMixin, OffPolicyAlgorithm):
     """
     Deep Q-Network as in the 2013 paper: no target network, squared-error loss, RMSProp, one update per step.
 
@@ -62,10 +58,13 @@ class PaperDQN(ModelFilesMixin, OffPolicyAlgorithm):
     :param optimize_memory_usage: Enable a memory efficient variant of the replay buffer
         at a cost of more complexity.
         See https://github.com/DLR-RM/stable-baselines3/issues/37#issuecomment-637501195
+    :param n_steps: When n_step > 1, uses n-step return (with the NStepReplayBuffer) when updating the Q-value network.
+        Note: it is only used when ``replay_buffer_class`` is ``None``, and is not supported for Dict
+        observation spaces yet. When passing a custom ``replay_buffer_class``, configure it directly
+        with ``replay_buffer_kwargs={"n_steps": ..., "gamma": ...}`` instead.
     :param target_update_interval: update the target network every ``target_update_interval``
         environment steps. ``None`` (the paper): no target network, the TD target uses the online weights
-    :param exploration_steps: agent steps over which the exploration rate falls linearly, whatever ``total_timesteps``
-        (paper: the first million frames, counted as agent steps like DeepMind's code)
+    :param exploration_steps: agent steps over which epsilon falls linearly (the paper: "the first million frames", as steps)
     :param exploration_initial_eps: initial value of random action probability
     :param exploration_final_eps: final value of random action probability
     :param max_grad_norm: The maximum value for the gradient clipping; ``None`` (the paper) for no clipping
@@ -109,6 +108,7 @@ class PaperDQN(ModelFilesMixin, OffPolicyAlgorithm):
         replay_buffer_class: type[ReplayBuffer] | None = None,
         replay_buffer_kwargs: dict[str, Any] | None = None,
         optimize_memory_usage: bool = False,
+        n_steps: int = 1,
         target_update_interval: int | None = None,
         exploration_steps: int = 1_000_000,
         exploration_initial_eps: float = 1.0,
@@ -130,12 +130,8 @@ class PaperDQN(ModelFilesMixin, OffPolicyAlgorithm):
             env = make_env_from_id(env, verbose)
         if env is not None:
             check_env_spaces(policy, env, policy_kwargs)
-        # The paper's optimizer, RMSProp, unless the policy_kwargs name another
-        policy_kwargs = {"target_network": target_update_interval is not None, **(policy_kwargs or {})}
-        if "optimizer_class" not in policy_kwargs:
-            optimizer_kwargs = dict(decay=DEEPMIND_DECAY, eps=deepmind_eps_for_mean_loss(batch_size))
-            optimizer_kwargs.update(policy_kwargs.get("optimizer_kwargs") or {})
-            policy_kwargs.update(optimizer_class=CenteredRMSprop, optimizer_kwargs=optimizer_kwargs)
+        # The paper's optimizer, RMSProp, unless the policy_kwargs name another; a target network only if asked
+        policy_kwargs = paper_policy_kwargs(policy_kwargs, target_update_interval is not None, batch_size)
 
         super().__init__(
             policy,
@@ -152,6 +148,7 @@ class PaperDQN(ModelFilesMixin, OffPolicyAlgorithm):
             replay_buffer_class=replay_buffer_class,
             replay_buffer_kwargs=replay_buffer_kwargs,
             optimize_memory_usage=optimize_memory_usage,
+            n_steps=n_steps,
             policy_kwargs=policy_kwargs,
             stats_window_size=stats_window_size,
             tensorboard_log=tensorboard_log,
@@ -168,7 +165,7 @@ class PaperDQN(ModelFilesMixin, OffPolicyAlgorithm):
         self.exploration_steps = exploration_steps
         self.target_update_interval = target_update_interval
         # For updating the target network with multiple envs:
-        self._steps_since_target_update = 0
+        self._n_calls = 0
         self.max_grad_norm = max_grad_norm
         self.loss = loss
         self.td_forward = td_forward
@@ -181,7 +178,6 @@ class PaperDQN(ModelFilesMixin, OffPolicyAlgorithm):
             self._setup_model()
 
     def _setup_model(self) -> None:
-        # Frame stacks: each frame stored once (FrameStackReplayBuffer); refuse a buffer that cannot fit in memory
         setup_replay_buffer(self)
         super()._setup_model()
         self._create_aliases()
@@ -189,6 +185,15 @@ class PaperDQN(ModelFilesMixin, OffPolicyAlgorithm):
             # Copy running stats, see GH issue #996
             self.batch_norm_stats = get_parameters_by_name(self.q_net, ["running_"])
             self.batch_norm_stats_target = get_parameters_by_name(self.q_net_target, ["running_"])
+
+        if self.n_envs > 1 and self.target_update_interval is not None:
+            if self.n_envs > self.target_update_interval:
+                warnings.warn(
+                    "The number of environments used is greater than the target network "
+                    f"update interval ({self.n_envs} > {self.target_update_interval}), "
+                    "therefore the target network will be updated after each call to env.step() "
+                    f"which corresponds to {self.n_envs} steps."
+                )
         self.fast_update = FastUpdate(self.policy, self.device, self.td_forward, self.precision)
 
     def _create_aliases(self) -> None:
@@ -200,11 +205,10 @@ class PaperDQN(ModelFilesMixin, OffPolicyAlgorithm):
         Update the exploration rate and target network if needed.
         This method is called in ``collect_rollouts()`` after each step in the environment.
         """
-        self._steps_since_target_update += self.n_envs
+        self._n_calls += 1
         # Account for multiple environments
         # each call to step() corresponds to n_envs transitions
-        if self.q_net_target is not None and self._steps_since_target_update >= self.target_update_interval:  # type: ignore[operator]
-            self._steps_since_target_update = 0
+        if self.target_update_interval is not None and self._n_calls % max(self.target_update_interval // self.n_envs, 1) == 0:
             polyak_update(self.q_net.parameters(), self.q_net_target.parameters(), self.tau)
             # Copy running stats, see GH issue #996
             polyak_update(self.batch_norm_stats, self.batch_norm_stats_target, 1.0)
@@ -213,12 +217,6 @@ class PaperDQN(ModelFilesMixin, OffPolicyAlgorithm):
             self.num_timesteps, self.exploration_initial_eps, self.exploration_final_eps, self.exploration_steps
         )
         self.logger.record("rollout/exploration_rate", self.exploration_rate)
-
-    def _update_learning_rate(self, optimizers: list[th.optim.Optimizer] | th.optim.Optimizer) -> None:
-        # Refuse a schedule that gives a negative or non-finite rate now (__init__ can only check a few points)
-        rate = self.lr_schedule(self._current_progress_remaining)
-        check_scheduled_rate(rate, self._current_progress_remaining, self._n_updates, self.num_timesteps)
-        super()._update_learning_rate(optimizers)
 
     def train(self, gradient_steps: int, batch_size: int = 32) -> None:
         # Switch to train mode (this affects batch norm / dropout)
@@ -253,7 +251,6 @@ class PaperDQN(ModelFilesMixin, OffPolicyAlgorithm):
 
             # The paper's squared error, or the Huber loss (loss="huber")
             loss = LOSSES[self.loss](current_q_values, target_q_values)
-            # Read the loss while the backward pass is queued (CUDA); it is checked before the step either way
             self.fast_update.start_loss_read(loss)
 
             # Optimize the policy
@@ -308,15 +305,14 @@ class PaperDQN(ModelFilesMixin, OffPolicyAlgorithm):
         return action, state
 
     def learn(
-        self: SelfPaperDQN,
+        self: SelfDQN,
         total_timesteps: int,
         callback: MaybeCallback = None,
         log_interval: int = 4,
         tb_log_name: str = "PaperDQN",
         reset_num_timesteps: bool = True,
         progress_bar: bool = False,
-    ) -> SelfPaperDQN:
-        check_total_timesteps(total_timesteps)
+    ) -> SelfDQN:
         return super().learn(
             total_timesteps=total_timesteps,
             callback=callback,

@@ -25,6 +25,34 @@ from stable_baselines3.dqn.policies import DQNPolicy, QNetwork
 from torch import nn
 
 from sb3_dqn_paper.errors import InvalidArgumentError
+from sb3_dqn_paper.rmsprop import DEEPMIND_DECAY, CenteredRMSprop, deepmind_eps_for_mean_loss
+
+
+def paper_policy_kwargs(policy_kwargs: dict[str, Any] | None, target_network: bool, batch_size: int) -> dict[str, Any]:
+    """
+    The ``policy_kwargs`` PaperDQN gives its policy: the user's, with the target network switched by the algorithm and,
+    unless they name an ``optimizer_class``, the paper's RMSProp with DeepMind's decay and an epsilon scaled to the
+    mean loss of ``batch_size`` transitions (:func:`~sb3_dqn_paper.rmsprop.deepmind_eps_for_mean_loss`), updated by
+    their ``optimizer_kwargs``.
+
+    :param policy_kwargs: The user's ``policy_kwargs`` (``None``: none); not modified
+    :param target_network: Whether the algorithm keeps a target network (``target_update_interval`` given)
+    :param batch_size: Minibatch size of each update
+    :return: A new dict of keyword arguments
+    :raises InvalidArgumentError: for a ``target_network`` in ``policy_kwargs`` that contradicts ``target_network``
+    """
+    asked = (policy_kwargs or {}).get("target_network", target_network)
+    if asked != target_network:
+        raise InvalidArgumentError(
+            f"policy_kwargs['target_network']={asked!r} contradicts target_update_interval: "
+            "PaperDQN keeps a target network exactly when target_update_interval is given (None: the paper, none)"
+        )
+    kwargs = {**(policy_kwargs or {}), "target_network": target_network}
+    if "optimizer_class" not in kwargs:
+        optimizer_kwargs = dict(decay=DEEPMIND_DECAY, eps=deepmind_eps_for_mean_loss(batch_size))
+        optimizer_kwargs.update(kwargs.get("optimizer_kwargs") or {})
+        kwargs.update(optimizer_class=CenteredRMSprop, optimizer_kwargs=optimizer_kwargs)
+    return kwargs
 
 
 class PaperCNN(BaseFeaturesExtractor):

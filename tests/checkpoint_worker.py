@@ -139,7 +139,7 @@ def dump_state(model: PaperDQN, path: pathlib.Path) -> None:
             "n_updates": model._n_updates,
             "episodes": model._episode_num,
             "exploration_rate": model.exploration_rate,
-            "steps_since_target_update": model._steps_since_target_update,
+            "n_calls": model._n_calls,
         },
         "last_obs": model._last_obs,
     }

@@ -1,9 +1,15 @@
-"""The package's layers: the library imports none of the rooms built on it, and those rooms never import each other."""
+"""
+The package's layers: the library imports none of the rooms built on it, and those rooms never import each other;
+and ``paper_dqn.py`` reads as a diff of SB3's ``dqn.py``.
+"""
 
 import ast
 import pathlib
+import shutil
+import subprocess
 
 import pytest
+import stable_baselines3.dqn.dqn
 
 PACKAGE = pathlib.Path(__file__).parent.parent / "sb3_dqn_paper"
 ROOMS = ("tools", "zoo", "benchmarks")
@@ -63,3 +69,21 @@ def test_the_rooms_exist() -> None:
     assert len(FILES) > 40
     # and the reading of imports sees one: the report tool imports its sibling tools
     assert {"sb3_dqn_paper.tools.plots", "sb3_dqn_paper.tools.run_folder"} <= imported_modules(PACKAGE / "tools" / "report.py")
+
+
+def _class_of(path: pathlib.Path, name: str) -> ast.ClassDef:
+    return next(node for node in ast.parse(path.read_text()).body if isinstance(node, ast.ClassDef) and node.name == name)
+
+
+@pytest.mark.skipif(shutil.which("diff") is None, reason="needs the diff command")
+def test_paper_dqn_reads_as_a_diff_of_sb3_dqn() -> None:
+    # paper_dqn.py in the shape of SB3's dqn.py: at most 150 changed lines, a class of at most 300 lines, SB3's methods
+    sb3_file = pathlib.Path(stable_baselines3.dqn.dqn.__file__)
+    ours = PACKAGE / "paper_dqn.py"
+    result = subprocess.run(["diff", str(sb3_file), str(ours)], capture_output=True, text=True, check=False)
+    changed = [line for line in result.stdout.splitlines() if line.startswith(("< ", "> ")) or line in ("<", ">")]
+    assert result.returncode == 1 and len(changed) <= 150, f"{len(changed)} changed lines"
+    paper_dqn = _class_of(ours, "PaperDQN")
+    assert paper_dqn.end_lineno - paper_dqn.lineno + 1 <= 300  # type: ignore[operator]
+    methods = lambda node: [item.name for item in node.body if isinstance(item, ast.FunctionDef)]  # noqa: E731
+    assert methods(paper_dqn) == methods(_class_of(sb3_file, "DQN"))

@@ -2,15 +2,16 @@
 PaperDQN runs through SB3's machinery: envs, multi-env, SB3's training arguments, callbacks, logger keys, progress
 bar, TensorBoard, seeded runs.
 
-Two differences from SB3's ``DQN`` are checked here so that a change is noticed: ``gradient_steps=-1`` is the default
-(one update per collected agent step, Algorithm 1), and ``target_update_interval`` counts agent steps over all envs
-(DeepMind's convention) where SB3 counts calls of ``env.step`` of the ``VecEnv`` and warns.
+A difference from SB3's ``DQN`` is checked here so that a change is noticed: ``gradient_steps=-1`` is the default
+(one update per collected agent step, Algorithm 1). With a target network (not the paper's), ``target_update_interval``
+is counted as SB3 counts it: every ``max(interval // n_envs, 1)`` calls of ``env.step``, with SB3's warning.
 """
 
 import pathlib
 from typing import Any
 
 import pytest
+import stable_baselines3.dqn.dqn
 import torch as th
 from stable_baselines3 import DQN
 from stable_baselines3.common.callbacks import (
@@ -73,20 +74,27 @@ def test_learns_with_sb3_s_train_freq(train_freq: Any) -> None:
     assert model._n_updates > 0
 
 
-@pytest.mark.parametrize(("interval", "expected_syncs"), [(1, 20), (4, 10)])
-def test_multi_env_target_updates_count_agent_steps(
-    interval: int, expected_syncs: int, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # SB3 warns and counts env steps; PaperDQN does not warn: 2 envs x 20 env steps = 40 agent steps, a sync every
-    # max(interval, 2) of them (every max(1, ceil(interval / n_envs)) env steps)
-    with pytest.warns(UserWarning, match="The number of environments used is greater"):
-        DQN("MlpPolicy", make_vec_env("CartPole-v1", n_envs=2), buffer_size=100, target_update_interval=1)
+@pytest.mark.parametrize(("interval", "expected_syncs"), [(1, 20), (3, 20), (4, 10), (10, 4)])
+def test_multi_env_target_updates_as_sb3(interval: int, expected_syncs: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    # 2 envs x 20 calls of env.step: a sync every max(interval // 2, 1) calls, SB3's count; SB3's warning where 2 > interval
     model = PaperDQN("MlpPolicy", make_vec_env("CartPole-v1", n_envs=2), target_update_interval=interval, tau=0.5, **SMALL)
     syncs = []
     original = paper_dqn.polyak_update
     monkeypatch.setattr(paper_dqn, "polyak_update", lambda *args: (syncs.append(args[-1]), original(*args)))
     model.learn(40)
     assert syncs.count(0.5) == expected_syncs  # each sync also copies the batch-norm statistics (tau 1.0)
+    sb3_kwargs = dict(buffer_size=500, learning_starts=50, batch_size=16, target_update_interval=interval, tau=0.5)
+    sb3 = DQN("MlpPolicy", make_vec_env("CartPole-v1", n_envs=2), **sb3_kwargs)
+    sb3_syncs = []
+    record = lambda *args: (sb3_syncs.append(args[-1]), original(*args))  # noqa: E731
+    monkeypatch.setattr(stable_baselines3.dqn.dqn, "polyak_update", record)
+    sb3.learn(40)
+    assert sb3_syncs.count(0.5) == expected_syncs
+
+
+def test_multi_env_interval_below_n_envs_warns_as_sb3() -> None:
+    with pytest.warns(UserWarning, match="The number of environments used is greater"):
+        PaperDQN("MlpPolicy", make_vec_env("CartPole-v1", n_envs=2), target_update_interval=1, **SMALL)
 
 
 def test_fake_image_env_cnn() -> None:
