@@ -29,6 +29,7 @@ from sb3_dqn_paper.tools.campaign.config import (
     write_config,
 )
 from sb3_dqn_paper.tools.campaign.runs import campaign_runs, evaluation_points, log_tail, next_stop, run_stops, segment_command
+from sb3_dqn_paper.tools.held_out_q import collect_held_out_states, held_out_measures
 
 GAMES = "CartPole-v1,Acrobot-v1"
 STEPS = 4000
@@ -156,6 +157,12 @@ def test_milestones_evaluations_and_disk(uninterrupted: pathlib.Path) -> None:
             assert data["protocol"]["epsilon"] == 0.05 and data["protocol"]["n_steps"] == 200
             model = PaperDQN.load(uninterrupted / "evals" / run / data["model_path"], device="cpu")
             assert model.num_timesteps == steps
+            # the held-out measures of the evaluated weights (an MLP: no convolution layer, no unit count)
+            env_id = run.removesuffix("_seed0")
+            average_max_q, units = held_out_measures(model, collect_held_out_states(env_id, 1000, seed=0))
+            expected = dict(states=1000, seed=0, average_max_q=pytest.approx(average_max_q, rel=1e-5), inactive_units=None)
+            assert data["held_out"] == {**expected, "units": None}
+            assert units is None
         # of the checkpoints (with replay buffer) only the newest two are kept; rl-zoo3's replay_buffer.pkl copies go
         checkpoints = sorted(int(p.name.split("_")[2]) for p in (uninterrupted / "runs" / run).glob("paper_dqn/*/rl_model_*"))
         assert checkpoints == [3000, 4000]

@@ -32,12 +32,22 @@ GAMES = {
 }
 
 
+#: Held-out measures of some evaluations (the others were written before the campaign measured them).
+HELD_OUT = {
+    ("PongNoFrameskip-v4", 1_000_000): dict(average_max_q=1773878.7443, inactive_units=151, units=256),
+    ("BreakoutNoFrameskip-v4", 250_000): dict(average_max_q=0.25, inactive_units=None, units=None),
+}
+
+
 def write_evaluation(out: pathlib.Path, env_id: str, steps: int, scores: list[float]) -> None:
     result = EvaluationResult(env_id, None, steps, 10_000, 0.05, 0, 30, 4)
     result.episodes = [Episode(score, float(np.sign(score)), 100) for score in scores]
+    data = result.to_dict()
+    if (env_id, steps) in HELD_OUT:
+        data["held_out"] = dict(states=1000, seed=0, **HELD_OUT[env_id, steps])
     path = out / "evals" / run_name(env_id, 0) / f"{steps}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(result.to_dict()))
+    path.write_text(json.dumps(data))
 
 
 @pytest.fixture
@@ -66,7 +76,10 @@ def test_table1_layout_budgets_and_references(campaign: pathlib.Path, tmp_path: 
     assert "| **sb3-dqn-paper Best, 1,000,000 agent steps** | - | 2 |" in lines
     assert "| DQN Best (the paper) | 225 | 21 |" in lines
     assert lines.index("| Human | 31 | -3 |") < lines.index("| HNeat Best | 52 | 19 |")
-    assert "| Pong | 1,000,000 | -4 (-10 to 2) | -0.5 (-1 to 1) | 4 |" in lines
+    # every evaluation, with the held-out measures where they were taken (a diverged Q in 4 significant digits)
+    assert "| Pong | 1,000,000 | -4 (-10 to 2) | -0.5 (-1 to 1) | 4 | 1.774e+06 | 151 of 256 |" in lines
+    assert "| Pong | 250,000 | -20 (-21 to -19) | -1 (-1 to -1) | 3 | - | - |" in lines
+    assert "| Breakout | 250,000 | 2 (1-3) | 1 (1-1) | 3 | 0.25 | - |" in lines
     # same-budget references at 1M: Dopamine's iteration 3 (750k-1M), SB3 rl-zoo DQN, CleanRL's range
     assert reference_cells(TABLE1["Breakout"], 1_000_000) == {
         "Dopamine DQN (RMSProp), training return of the last 250k steps": "6.7",
@@ -76,6 +89,9 @@ def test_table1_layout_budgets_and_references(campaign: pathlib.Path, tmp_path: 
     assert reference_cells(TABLE1["Breakout"], 2_500_000)["deep_q_rl run_nips.py (2013 settings), evaluation"] == "74"
     data = json.loads((tmp_path / "report" / REPORT_DATA_FILE).read_text())
     assert data["scores"]["Pong"]["1000000"]["mean"] == -4.0
+    assert data["scores"]["Pong"]["1000000"]["average_max_q"] == 1773878.7443
+    assert data["scores"]["Pong"]["1000000"]["inactive_units"] == "151 of 256"
+    assert data["scores"]["Pong"]["250000"]["average_max_q"] is None
     at_250k = data["normalised"]["250000"]
     assert at_250k["per_game"]["Breakout"] == pytest.approx((2 - 1.7) / (30.5 - 1.7))
     assert at_250k["per_game_paper"]["Pong"] == pytest.approx((-20 + 20.4) / (-3 + 20.4))

@@ -2,7 +2,9 @@
 The paper-protocol evaluation of one campaign checkpoint, run by ``campaign run`` in a process of its own:
 the checkpoint's weights are kept as a model file without the replay buffer (a few MB, so the checkpoint itself
 can be deleted), then evaluated with :func:`~sb3_dqn_paper.tools.evaluate.evaluate_paper_protocol` (epsilon 0.05,
-whole games), and the result is written as JSON beside the other evaluations.
+whole games) and on the game's held-out states (:mod:`sb3_dqn_paper.tools.held_out_q`: the paper's average action
+value, Figure 2, and the inactive units of the last hidden layer), and the result is written as JSON beside the other
+evaluations.
 
 ``python -m sb3_dqn_paper.tools.campaign.evaluation CHECKPOINT --env ID --model-out MODEL --out JSON [--steps N]``
 """
@@ -22,7 +24,9 @@ def evaluate_checkpoint(
     """
     Keep the weights of ``checkpoint`` as ``model_out`` and write its paper-protocol evaluation to ``out``.
 
-    The model file is written before the evaluation, so an evaluation file always has its model beside the run.
+    The model file is written before the evaluation, so an evaluation file always has its model beside the run. The
+    held-out measures are under ``"held_out"``: ``states`` random-play states (seed 0), ``average_max_q``, and
+    ``inactive_units`` of ``units`` (``None`` for a network without convolutions).
 
     :param checkpoint: A checkpoint of a campaign run (``rl_model_<steps>_steps.zip``)
     :param env_id: Gymnasium id of the run
@@ -34,11 +38,20 @@ def evaluate_checkpoint(
     """
     from sb3_dqn_paper.tools.common import load_model, write_json
     from sb3_dqn_paper.tools.evaluate import evaluate_paper_protocol
+    from sb3_dqn_paper.tools.held_out_q import DEFAULT_STATES, collect_held_out_states, held_out_measures
 
     model = load_model(checkpoint, device=device)
     model.save(model_out)
     result = evaluate_paper_protocol(model, env_id, n_steps=n_steps, seed=0, device=device)
     data = result.to_dict()
+    average_max_q, units = held_out_measures(model, collect_held_out_states(env_id, DEFAULT_STATES, seed=0))
+    data["held_out"] = {
+        "states": DEFAULT_STATES,
+        "seed": 0,
+        "average_max_q": average_max_q,
+        "inactive_units": None if units is None else units[0],
+        "units": None if units is None else units[1],
+    }
     data["model_path"] = os.path.relpath(model_out, os.path.dirname(os.path.abspath(out)))
     data["checkpoint"] = os.path.basename(checkpoint)
     write_json(data, out, overwrite=True)

@@ -84,6 +84,17 @@ class GameScore:
         """:return: Each seed's game scores"""
         return self._episode_scores()
 
+    def average_max_q(self) -> float | None:
+        """:return: The average over seeds of the average max Q on the held-out states (``None``: not measured)"""
+        values = [data["held_out"]["average_max_q"] for data in self.runs if data.get("held_out")]
+        return float(np.mean(values)) if values else None
+
+    def inactive_units(self) -> str:
+        """:return: Each seed's inactive units of the last hidden layer, ``"250 of 256"`` (``-``: not measured)"""
+        held_out = [data.get("held_out") or {} for data in self.runs]
+        counts = [f"{entry['inactive_units']} of {entry['units']}" for entry in held_out if entry.get("units")]
+        return " / ".join(counts) if counts else "-"
+
 
 def human_normalised(score: float, game_key: str, reference: str = "dqn_zoo") -> float:
     """
@@ -263,22 +274,29 @@ def _latest_cell(scores: dict[str, dict[int, GameScore]], game: PaperGame) -> st
 
 def detail_markdown(config: CampaignConfig, scores: dict[str, dict[int, GameScore]]) -> str:
     """
-    Every evaluation: average (min-max) of the unclipped and of the clipped score, games, per game and budget.
+    Every evaluation: average (min-max) of the unclipped and of the clipped score, games, and the held-out measures
+    (average max Q, inactive units of the last hidden layer), per game and budget.
 
     :param config: The campaign's configuration
     :param scores: :func:`collect_scores`
     :return: The Markdown table
     """
     lines = [
-        "| game | agent steps | average (min-max), unclipped | clipped | games |",
-        "| --- | ---: | --- | --- | ---: |",
+        "| game | agent steps | average (min-max), unclipped | clipped | games | average max Q, held-out | inactive units |",
+        "| --- | ---: | --- | --- | ---: | ---: | ---: |",
     ]
     for game in _games(config):
         for steps, score in sorted(scores.get(game.key, {}).items()):
             unclipped = f"{_cell(score.mean())} ({_range(score.worst(), score.best())})"
             clipped = f"{_cell(score.mean(True))} ({_range(score.worst(True), score.best(True))})"
-            lines.append(f"| {game.title} | {steps:,} | {unclipped} | {clipped} | {score.n_games} |")
+            held_out = f"{_q_cell(score.average_max_q())} | {score.inactive_units()}"
+            lines.append(f"| {game.title} | {steps:,} | {unclipped} | {clipped} | {score.n_games} | {held_out} |")
     return "\n".join(lines)
+
+
+def _q_cell(value: float | None) -> str:
+    """An average max Q: 4 significant digits (diverged values run to millions), ``-`` when not measured."""
+    return "-" if value is None else f"{value:.4g}"
 
 
 def reference_cells(game: PaperGame, budget: int) -> dict[str, str]:
@@ -460,6 +478,10 @@ def write_campaign_report(
         "",
         "## Every evaluation",
         "",
+        "Scores under the paper's protocol; beside them the average max Q over 1,000 held-out random-play states (the "
+        "paper's average action value, Figure 2; rewards are clipped to [-1, 1], so no return exceeds 1 / (1 - gamma), "
+        "100 at the default gamma 0.99) and the units of the last hidden layer that are zero on every one of those states.",
+        "",
         detail_markdown(config, scores),
         "",
         "## Same-budget references",
@@ -485,6 +507,8 @@ def write_campaign_report(
                 "worst": score.worst(),
                 "clipped_mean": score.mean(True),
                 "n_games": score.n_games,
+                "average_max_q": score.average_max_q(),
+                "inactive_units": score.inactive_units(),
             }
             for steps, score in sorted(by_steps.items())
         }
