@@ -6,16 +6,18 @@
 #
 #   bash scripts/campaign_snapshot.sh ~/runs/campaign docs/results/campaign-2026-12-05
 #
-# DEST is docs/results/campaign-<the day the campaign started>: a campaign whose machine was replaced cannot go on
+# DEST is docs/results/campaign-<the day the campaign started>, with a letter (b, c, ...) after the date for a second
+# campaign started the same day: a campaign whose machine was replaced cannot go on
 # (its checkpoints stayed behind), so the next one gets a folder of its own and the earlier one's files stay.
 # tests/test_docs.py checks that each DEST/table1.md is what `campaign report` makes of DEST/data.
 set -euo pipefail
-campaign=${1:?usage: bash scripts/campaign_snapshot.sh CAMPAIGN_FOLDER docs/results/campaign-YYYY-MM-DD}
-dest=${2:?usage: bash scripts/campaign_snapshot.sh CAMPAIGN_FOLDER docs/results/campaign-YYYY-MM-DD}
+campaign=${1:?usage: bash scripts/campaign_snapshot.sh CAMPAIGN_FOLDER docs/results/campaign-YYYY-MM-DD[b-z]}
+dest=${2:?usage: bash scripts/campaign_snapshot.sh CAMPAIGN_FOLDER docs/results/campaign-YYYY-MM-DD[b-z]}
 cd "$(dirname "$0")/.."
 case "$dest" in
     docs/results/campaign-[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]) ;;
-    *) echo "error: DEST must be docs/results/campaign-YYYY-MM-DD, got $dest" >&2; exit 2 ;;
+    docs/results/campaign-[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9][b-z]) ;;
+    *) echo "error: DEST must be docs/results/campaign-YYYY-MM-DD (a letter b-z after it for a second campaign started that day), got $dest" >&2; exit 2 ;;
 esac
 [ -f "$campaign/campaign.json" ] || { echo "error: $campaign is not a campaign folder (no campaign.json)" >&2; exit 2; }
 data=$dest/data

@@ -439,7 +439,8 @@ def test_target_network_table_is_its_files() -> None:
         assert inactive == f"{entry['inactive_units']} of {entry['units']}", (run, inactive)
 
 
-#: The landed seven-game campaigns, one folder each (``campaign-<start date>``): a campaign cannot move to a new machine
+#: The landed seven-game campaigns, one folder each (``campaign-<start date>``, a letter after it for a
+#: second one started the same day): a campaign cannot move to a new machine
 #: (its checkpoints stay behind), so a machine change starts a new one and the earlier one's files stay here.
 CAMPAIGNS = sorted((ROOT / "docs" / "results").glob("campaign-*"))
 
@@ -481,7 +482,7 @@ def test_campaign_tables_are_its_evaluations(page: str) -> None:
     shown = set()
     for cells in rows:
         key, steps = titles[cells[0]], int(cells[1].replace(",", ""))
-        campaign = re.search(r"\[(?:campaign )?(\d{4}-\d\d-\d\d)\]", cells[column]).group(1)
+        campaign = re.search(r"\[(?:campaign )?(\d{4}-\d\d-\d\d[b-z]?)\]", cells[column]).group(1)
         entry = reports[campaign]["scores"][key][str(steps)]
         match = re.fullmatch(r"(-?[\d.]+) \((-?[\d.]+)(?:-| to )(-?[\d.]+)\), (\d+) games", cells[2])
         assert match, cells[2]

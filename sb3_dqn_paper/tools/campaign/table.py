@@ -295,8 +295,10 @@ def detail_markdown(config: CampaignConfig, scores: dict[str, dict[int, GameScor
 
 
 def _q_cell(value: float | None) -> str:
-    """An average max Q: 4 significant digits (diverged values run to millions), ``-`` when not measured."""
-    return "-" if value is None else f"{value:.4g}"
+    """An average max Q: 4 significant digits below 1,000, whole numbers above (diverged ones); ``-``: not measured."""
+    if value is None:
+        return "-"
+    return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.4g}"
 
 
 def reference_cells(game: PaperGame, budget: int) -> dict[str, str]:
