@@ -15,6 +15,7 @@ from torch.nn import functional as F
 from sb3_dqn_paper.arguments import TrainingChecksMixin, check_env_spaces, check_paper_dqn_arguments
 from sb3_dqn_paper.atari import make_env_from_id
 from sb3_dqn_paper.buffer_setup import setup_replay_buffer
+from sb3_dqn_paper.denormals import FlushDenormalsMixin
 from sb3_dqn_paper.errors import NonFiniteLossError
 from sb3_dqn_paper.exploration import linear_epsilon
 from sb3_dqn_paper.fast_update import FastUpdate
@@ -29,7 +30,7 @@ SelfDQN = TypeVar("SelfDQN", bound="PaperDQN")
 LOSSES = {"mse": F.mse_loss, "huber": F.smooth_l1_loss}
 
 
-class PaperDQN(ModelFilesMixin, TrainingChecksMixin, OffPolicyAlgorithm):
+class PaperDQN(ModelFilesMixin, TrainingChecksMixin, FlushDenormalsMixin, OffPolicyAlgorithm):
     """
     Deep Q-Network as in the 2013 paper: no target network, squared-error loss, RMSProp, one update per step.
 
