@@ -2,7 +2,8 @@
 # Land a campaign's results in the repository: its small files (configuration, evaluations, Monitor logs and
 # rl-zoo3 arguments of every segment) under DEST/data, then `campaign report` on the campaign folder (Table 1,
 # references, human-normalised scores, learning curves) into DEST, and each run's latest evaluated agent into agents/
-# (an agent already there with as many agent steps or more is kept).
+# (an agent already there with as many agent steps or more is kept), and the Table 1 of all landed campaigns together
+# into docs/results/table1/.
 #
 #   bash scripts/campaign_snapshot.sh ~/runs/campaign docs/results/campaign-2026-12-05
 #
@@ -33,3 +34,5 @@ cp -r "$campaign/evals" "$data/evals"
     done
 python -m sb3_dqn_paper.tools.campaign report "$campaign" --out "$dest" --agents agents
 python -m sb3_dqn_paper.tools.campaign status "$campaign" > "$dest/status.txt"
+# Table 1 of every landed campaign together, each game from its furthest run (folders oldest first)
+LC_ALL=C python -m sb3_dqn_paper.tools.campaign combine docs/results/campaign-*/data --out docs/results/table1

@@ -461,6 +461,17 @@ def test_campaign_report_is_made_from_its_data(campaign: pathlib.Path, tmp_path:
         assert (tmp_path / name).read_text() == (campaign / name).read_text(), name
 
 
+def test_combined_table1_is_made_from_the_campaigns(tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """docs/results/table1/ is what `campaign combine` makes of every landed campaign's files, oldest first."""
+    from sb3_dqn_paper.tools.campaign.combine import write_combined_report
+    from sb3_dqn_paper.tools.campaign.table import REPORT_DATA_FILE, REPORT_FILE
+
+    monkeypatch.chdir(ROOT)
+    write_combined_report([str((campaign / "data").relative_to(ROOT)) for campaign in CAMPAIGNS], tmp_path)
+    for name in (REPORT_FILE, REPORT_DATA_FILE):
+        assert (tmp_path / name).read_text() == (ROOT / "docs" / "results" / "table1" / name).read_text(), name
+
+
 @pytest.mark.parametrize("page", ["README.md", "docs/results.md"])
 def test_campaign_tables_are_its_evaluations(page: str) -> None:
     """

@@ -7,6 +7,7 @@
     status OUT
     commands OUT
     report OUT --out DIR
+    combine OUT [OUT ...] --out DIR
 
 ``run`` on a new folder starts the campaign; the same command on its folder resumes it (options left out take the
 folder's values; ``--steps`` may be raised, for all runs or for the runs named by ``--games`` / ``--seeds``).
@@ -78,6 +79,9 @@ def make_parser() -> argparse.ArgumentParser:
     report.add_argument("out")
     report.add_argument("--out", dest="report_out", required=True, help="folder of the report")
     report.add_argument("--agents", help="export each run's latest evaluated agent here (default DIR/agents)")
+    combine = commands.add_parser("combine", help="one Table 1 from several campaigns, each game from its furthest run")
+    combine.add_argument("campaigns", nargs="+", metavar="OUT", help="campaign folders, oldest first")
+    combine.add_argument("--out", dest="report_out", required=True, help="folder of the report")
     return parser
 
 
@@ -234,6 +238,15 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_combine(args: argparse.Namespace) -> int:
+    """``campaign combine``: Table 1 of several campaigns together."""
+    from sb3_dqn_paper.tools.campaign.combine import write_combined_report
+
+    for path in write_combined_report(args.campaigns, args.report_out):
+        print(f"wrote {path}")
+    return 0
+
+
 def _existing_config(out: str) -> CampaignConfig:
     config = read_config(out)
     if config is None:
@@ -249,7 +262,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     :return: Exit status: 0 on success or a stop by signal, 1 if a run crashed, 2 on bad input
     """
     args = make_parser().parse_args(argv)
-    handler = {"run": cmd_run, "status": cmd_status, "commands": cmd_commands, "report": cmd_report}[args.command]
+    handler = {"run": cmd_run, "status": cmd_status, "commands": cmd_commands, "report": cmd_report, "combine": cmd_combine}[
+        args.command
+    ]
     try:
         return handler(args)
     except (PaperDQNError, ValueError, OSError) as error:

@@ -453,31 +453,39 @@ def _latest_model(run: Run) -> tuple[int, pathlib.Path] | None:
     return (max(evaluated), models[max(evaluated)]) if evaluated else None
 
 
-def write_campaign_report(
-    out: str | os.PathLike, config: CampaignConfig, report_out: str | os.PathLike, agents: str | os.PathLike | None = None
-) -> list[str]:
-    """
-    Write ``table1.md`` and ``table1.json``, the learning curves, and the agents.
-
-    :param out: The campaign folder
-    :param config: Its configuration
-    :param report_out: The report's folder
-    :param agents: Where the agents go (default ``report_out/agents``)
-    :return: The files and folders written
-    """
-    from sb3_dqn_paper.tools.report import write_report
-
-    report_out = pathlib.Path(report_out)
-    scores = collect_scores(out, config)
-    sections = [
-        "# Table 1 of Mnih et al. (2013): this campaign beside the paper",
-        "",
+def games_line(config: CampaignConfig) -> str:
+    """:return: The report's line on the games, seeds, budgets and evaluation protocol of ``config``"""
+    return (
         f"Games: {', '.join(config.games)}; seeds {', '.join(map(str, config.seeds))}; budgets (agent steps, 4 emulator "
         f"frames each, 3 for Space Invaders): {', '.join(f'{b:,}' for b in budgets(config))}. Evaluation: the paper's "
-        f"protocol, epsilon 0.05 for {config.eval_steps:,} agent steps, whole games, unclipped score. `-`: not reached.",
+        f"protocol, epsilon 0.05 for {config.eval_steps:,} agent steps, whole games, unclipped score. `-`: not reached."
+    )
+
+
+def report_files(
+    config: CampaignConfig,
+    scores: dict[str, dict[int, GameScore]],
+    report_out: pathlib.Path,
+    head: list[str],
+    after_table: Sequence[str] = (),
+) -> dict[pathlib.Path, bytes]:
+    """
+    The report's Markdown and JSON files: ``head``, Table 1's layout, ``after_table``, every evaluation, the
+    same-budget references and the human-normalised scores.
+
+    :param config: The configuration the games and budgets come from
+    :param scores: :func:`collect_scores`
+    :param report_out: The report's folder
+    :param head: The lines before the table (title, what was run)
+    :param after_table: Lines between the table and every evaluation
+    :return: ``{path: contents}`` of ``table1.md`` and ``table1.json``
+    """
+    sections = [
+        *head,
         "",
         table1_markdown(config, scores),
         "",
+        *after_table,
         "## Every evaluation",
         "",
         "Scores under the paper's protocol; beside them the average max Q over 1,000 held-out random-play states (the "
@@ -518,6 +526,27 @@ def write_campaign_report(
     }
     normalised = {str(budget): summary for budget, summary in summaries.items()}
     files[report_out / REPORT_DATA_FILE] = (json.dumps({"scores": data, "normalised": normalised}, indent=2) + "\n").encode()
+    return files
+
+
+def write_campaign_report(
+    out: str | os.PathLike, config: CampaignConfig, report_out: str | os.PathLike, agents: str | os.PathLike | None = None
+) -> list[str]:
+    """
+    Write ``table1.md`` and ``table1.json``, the learning curves, and the agents.
+
+    :param out: The campaign folder
+    :param config: Its configuration
+    :param report_out: The report's folder
+    :param agents: Where the agents go (default ``report_out/agents``)
+    :return: The files and folders written
+    """
+    from sb3_dqn_paper.tools.report import write_report
+
+    report_out = pathlib.Path(report_out)
+    scores = collect_scores(out, config)
+    title = "# Table 1 of Mnih et al. (2013): this campaign beside the paper"
+    files = report_files(config, scores, report_out, [title, "", games_line(config)])
     atomic_write_files(files)
     written = [str(path) for path in files]
     paths = [str(path) for path in (pathlib.Path(out) / "runs", pathlib.Path(out) / "evals") if path.is_dir()]
