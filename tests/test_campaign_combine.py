@@ -52,6 +52,7 @@ def test_each_game_from_its_furthest_run(campaigns: list[pathlib.Path], tmp_path
     assert (pong["500000"]["mean"], pong["500000"]["best"], pong["500000"]["worst"]) == (-18.0, -17.0, -19.0)
     assert data["scores"]["Breakout"]["250000"]["mean"] == 6.0
     assert set(data["scores"]) == {"Pong", "Breakout"}
+    assert data["sources"] == {"Breakout": str(campaigns[1]), "Pong": str(campaigns[0])}
     lines = (tmp_path / "report" / REPORT_FILE).read_text().splitlines()
     # every game of the campaigns has its column in the paper's order, Seaquest's empty
     assert lines[lines.index("| --- | ---: | ---: | ---: |") - 1] == "|  | Breakout | Pong | Seaquest |"
@@ -81,6 +82,7 @@ def test_one_campaign_gives_its_own_table(campaigns: list[pathlib.Path], tmp_pat
     write_combined_report(campaigns[:1], tmp_path / "combined")
     write_campaign_report(campaigns[0], read_config(campaigns[0]), tmp_path / "own", agents=tmp_path / "agents")
     combined_data, own_data = (json.loads((tmp_path / name / REPORT_DATA_FILE).read_text()) for name in ("combined", "own"))
+    assert combined_data.pop("sources") == {"Pong": str(campaigns[0]), "Breakout": str(campaigns[0])}
     assert combined_data == own_data
     combined = (tmp_path / "combined" / REPORT_FILE).read_text().split("## Every evaluation")
     own = (tmp_path / "own" / REPORT_FILE).read_text().split("## Every evaluation")

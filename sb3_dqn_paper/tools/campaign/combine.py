@@ -97,7 +97,8 @@ def combined_config(campaigns: Sequence[tuple[str, CampaignConfig]]) -> Campaign
 
 def write_combined_report(folders: Sequence[str | os.PathLike], report_out: str | os.PathLike) -> list[str]:
     """
-    Write ``table1.md`` and ``table1.json`` of the campaigns ``folders`` together into ``report_out``.
+    Write ``table1.md`` and ``table1.json`` of the campaigns ``folders`` together into ``report_out`` (the JSON names
+    each game's campaign under ``"sources"``).
 
     :param folders: Campaign folders, oldest first
     :param report_out: The report's folder
@@ -125,6 +126,7 @@ def write_combined_report(folders: Sequence[str | os.PathLike], report_out: str 
     missing = [game.title for key, game in TABLE1.items() if key in columns and key not in sources]
     if missing:
         lines += ["", f"No evaluation in any of these campaigns: {', '.join(missing)}."]
-    files = report_files(config, scores, pathlib.Path(report_out), head, [*lines, ""])
+    sources_data = {"sources": {key: source.folder for key, source in sources.items()}}
+    files = report_files(config, scores, pathlib.Path(report_out), head, [*lines, ""], sources_data)
     atomic_write_files(files)
     return [str(path) for path in files]

@@ -468,6 +468,7 @@ def report_files(
     report_out: pathlib.Path,
     head: list[str],
     after_table: Sequence[str] = (),
+    extra_data: dict[str, Any] | None = None,
 ) -> dict[pathlib.Path, bytes]:
     """
     The report's Markdown and JSON files: ``head``, Table 1's layout, ``after_table``, every evaluation, the
@@ -478,6 +479,7 @@ def report_files(
     :param report_out: The report's folder
     :param head: The lines before the table (title, what was run)
     :param after_table: Lines between the table and every evaluation
+    :param extra_data: More entries for ``table1.json``
     :return: ``{path: contents}`` of ``table1.md`` and ``table1.json``
     """
     sections = [
@@ -525,7 +527,8 @@ def report_files(
         for game, by_steps in scores.items()
     }
     normalised = {str(budget): summary for budget, summary in summaries.items()}
-    files[report_out / REPORT_DATA_FILE] = (json.dumps({"scores": data, "normalised": normalised}, indent=2) + "\n").encode()
+    contents = {"scores": data, "normalised": normalised, **(extra_data or {})}
+    files[report_out / REPORT_DATA_FILE] = (json.dumps(contents, indent=2) + "\n").encode()
     return files
 
 
