@@ -27,12 +27,10 @@ class GameSource:
     Where a combined report takes one game from.
 
     :param folder: The campaign folder, as given
-    :param config: Its configuration
     :param scores: The game's evaluations there, by agent steps
     """
 
     folder: str
-    config: CampaignConfig
     scores: dict[int, GameScore]
 
 
@@ -73,7 +71,7 @@ def choose_sources(campaigns: Sequence[tuple[str, CampaignConfig]]) -> dict[str,
     for folder, config in campaigns:
         for key, by_steps in collect_scores(folder, config).items():
             if key not in chosen or max(by_steps) >= max(chosen[key].scores):
-                chosen[key] = GameSource(folder, config, by_steps)
+                chosen[key] = GameSource(folder, by_steps)
     return {key: chosen[key] for key in TABLE1 if key in chosen}
 
 
@@ -83,13 +81,12 @@ def combined_config(campaigns: Sequence[tuple[str, CampaignConfig]]) -> Campaign
     :return: A configuration for the report: every campaign's games (a column each, evaluated or not), milestones
         and targets
     """
-    games = [game for _, config in campaigns for game in config.games]
     targets: dict[str, int] = {}
     for _, config in campaigns:
         targets.update(config.targets)
     return dataclasses.replace(
         campaigns[0][1],
-        games=[game for index, game in enumerate(games) if game not in games[:index]],
+        games=list(dict.fromkeys(game for _, config in campaigns for game in config.games)),
         milestones=sorted({milestone for _, config in campaigns for milestone in config.milestones}),
         targets=targets,
     )
