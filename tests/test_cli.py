@@ -107,6 +107,7 @@ def test_console_script_entry_point_is_importable() -> None:
         "export",
         "held_out_q",
         "overestimation",
+        "fixed_action",
         "campaign",
         "zoo",
     }
