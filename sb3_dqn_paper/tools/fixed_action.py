@@ -169,8 +169,8 @@ def format_rows(result: dict[str, Any]) -> str:
         step = "never (ends at 0.1)" if row["schedule_step"] is None else f"{row['schedule_step']:,}"
         scores = [game["score"] for game in row["games"]]
         if scores:
-            score = f"{np.mean(scores):g} ({min(scores):g}-{max(scores):g})"
-            rewards = f"{np.mean([game['rewards'] for game in row['games']]):g}"
+            score = f"{np.mean(scores):.1f} ({min(scores):g}-{max(scores):g})"
+            rewards = f"{np.mean([game['rewards'] for game in row['games']]):.1f}"
         else:
             score = rewards = "no game completed"
         lines.append(f"{row['epsilon']:>7g}  {step:>28}  {len(scores):>5}  {score:>24}  {rewards:>25}")
