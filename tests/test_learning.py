@@ -27,11 +27,24 @@ CARTPOLE_SETTINGS = dict(
 )
 
 
+def cartpole_mean_return(model: PaperDQN, n_episodes: int = 50, seed: int = 0) -> float:
+    """
+    The greedy policy's mean return over ``n_episodes`` CartPole games from a seeded env, so that a test's verdict does
+    not depend on unseeded start states: with 10 unseeded games the bf16 test's model scored 136.5 in one full-suite
+    run and passed in others (its mean over 50 games from seed 100: 166.5; Intel Xeon, emulated bf16).
+    """
+    env = DummyVecEnv([lambda: Monitor(gym.make("CartPole-v1"))])
+    env.seed(seed)
+    mean_return, _ = evaluate_policy(model, env, n_eval_episodes=n_episodes, deterministic=True)
+    env.close()
+    return float(mean_return)
+
+
 def test_cartpole_reaches_150() -> None:
     model = PaperDQN("MlpPolicy", "CartPole-v1", seed=0, device="cpu", **CARTPOLE_SETTINGS)
     assert model.q_net_target is None and model.loss == "mse"
     model.learn(20_000)
-    mean_return, _ = evaluate_policy(model, Monitor(gym.make("CartPole-v1")), n_eval_episodes=10, deterministic=True)
+    mean_return = cartpole_mean_return(model)
     assert mean_return >= 150, f"mean evaluation return {mean_return} < 150 after 20,000 steps"
 
 

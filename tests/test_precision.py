@@ -5,15 +5,12 @@ fp32 does (CartPole and a small image task).
 
 import warnings
 
-import gymnasium as gym
 import numpy as np
 import pytest
 import torch as th
 from image_task import BrightSideEnv, greedy_accuracy
 from stable_baselines3.common.buffers import ReplayBuffer
-from stable_baselines3.common.evaluation import evaluate_policy
-from stable_baselines3.common.monitor import Monitor
-from test_learning import CARTPOLE_SETTINGS
+from test_learning import CARTPOLE_SETTINGS, cartpole_mean_return
 from updates import train_on
 
 from sb3_dqn_paper import PaperDQN, precision
@@ -159,7 +156,7 @@ def test_cartpole_reaches_150_in_bf16() -> None:
     """
     model = PaperDQN("MlpPolicy", "CartPole-v1", seed=0, device="cpu", precision="bf16", **CARTPOLE_SETTINGS)
     model.learn(20_000)
-    mean_return, _ = evaluate_policy(model, Monitor(gym.make("CartPole-v1")), n_eval_episodes=10, deterministic=True)
+    mean_return = cartpole_mean_return(model)
     assert mean_return >= 150, f"bf16: mean evaluation return {mean_return} < 150 after 20,000 steps"
 
 
