@@ -17,7 +17,7 @@ from sb3_dqn_paper.atari import make_env_from_id
 from sb3_dqn_paper.buffer_setup import setup_replay_buffer
 from sb3_dqn_paper.denormals import FlushDenormalsMixin
 from sb3_dqn_paper.errors import NonFiniteLossError
-from sb3_dqn_paper.exploration import linear_epsilon
+from sb3_dqn_paper.exploration import PAPER_EXPLORATION_STEPS, PAPER_FINAL_EPS, PAPER_INITIAL_EPS, linear_epsilon
 from sb3_dqn_paper.fast_update import FastUpdate
 from sb3_dqn_paper.model_files import ModelFilesMixin
 from sb3_dqn_paper.policies import CnnPolicy, MlpPolicy, MultiInputPolicy, PaperDQNPolicy, paper_policy_kwargs
@@ -111,9 +111,9 @@ class PaperDQN(ModelFilesMixin, TrainingChecksMixin, FlushDenormalsMixin, OffPol
         optimize_memory_usage: bool = False,
         n_steps: int = 1,
         target_update_interval: int | None = None,
-        exploration_steps: int = 1_000_000,
-        exploration_initial_eps: float = 1.0,
-        exploration_final_eps: float = 0.1,
+        exploration_steps: int = PAPER_EXPLORATION_STEPS,
+        exploration_initial_eps: float = PAPER_INITIAL_EPS,
+        exploration_final_eps: float = PAPER_FINAL_EPS,
         max_grad_norm: float | None = None,
         loss: str = "mse",
         td_forward: str = "auto",

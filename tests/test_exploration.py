@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from sb3_dqn_paper import PaperDQN
-from sb3_dqn_paper.exploration import linear_epsilon
+from sb3_dqn_paper.exploration import first_step_at, linear_epsilon
 
 
 @pytest.mark.parametrize(
@@ -61,3 +61,18 @@ def test_predict_is_epsilon_greedy() -> None:
     mixed = np.stack([model.predict(obs[0], deterministic=False)[0] for _ in range(4000)])
     # epsilon 0.05, half of the random actions equal the greedy one: ~2.5% differ
     assert 0.015 < np.mean(mixed != greedy[0]) < 0.035
+
+
+def test_first_step_at_inverts_the_schedule() -> None:
+    assert first_step_at(1.0) == 0
+    assert first_step_at(0.55) == 500_000
+    assert first_step_at(0.1) == 1_000_000
+    assert first_step_at(0.05) is None and first_step_at(0.0) is None
+    for settings in ((1.0, 0.1, 1_000_000), (1.0, 0.1, 250_000), (0.5, 0.01, 77_777)):
+        for epsilon in (0.9, 0.7, 0.5, 0.3, 0.123, 0.011):
+            step = first_step_at(epsilon, *settings)
+            if epsilon >= settings[0] or epsilon < settings[1]:
+                assert step == (0 if epsilon >= settings[0] else None)
+                continue
+            assert linear_epsilon(step, *settings) <= epsilon + 1e-12
+            assert linear_epsilon(step - 1, *settings) > epsilon

@@ -7,9 +7,8 @@ import numpy as np
 import pytest
 
 from sb3_dqn_paper.errors import InvalidArgumentError
-from sb3_dqn_paper.exploration import linear_epsilon
 from sb3_dqn_paper.tools.common import make_evaluation_env
-from sb3_dqn_paper.tools.fixed_action import action_index, main, play_fixed_action, schedule_step
+from sb3_dqn_paper.tools.fixed_action import action_index, main, play_fixed_action
 
 
 def reference_cartpole_games(action: int, epsilon: float, n_steps: int, seed: int) -> list[int]:
@@ -47,17 +46,6 @@ def test_games_are_those_of_the_policy_played_by_hand(epsilon: float) -> None:
     # CartPole pays 1 per step: score, clipped score and non-zero rewards all equal the length
     assert [(game.score, game.clipped_score, game.rewards) for game in games] == [(n, n, n) for n in lengths]
     assert again == games
-
-
-def test_schedule_step_inverts_the_paper_schedule() -> None:
-    assert schedule_step(1.0) == 0
-    assert schedule_step(0.55) == 500_000
-    assert schedule_step(0.1) == 1_000_000
-    assert schedule_step(0.05) is None and schedule_step(0.0) is None
-    for epsilon in (0.9, 0.7, 0.5, 0.3, 0.123):
-        step = schedule_step(epsilon)
-        assert linear_epsilon(step, 1.0, 0.1, 1_000_000) <= epsilon + 1e-12
-        assert linear_epsilon(step - 1, 1.0, 0.1, 1_000_000) > epsilon
 
 
 def test_actions_by_name_or_index() -> None:
@@ -103,3 +91,16 @@ def test_command_writes_the_rows_and_refuses_bad_input(tmp_path, capsys) -> None
         main(["--env", "CartPole-v1", "--action", "0", "--epsilons", "0.5,1.5"])
     assert exit_info.value.code == 2
     assert "'1.5' is not an epsilon in [0, 1]" in capsys.readouterr().err
+
+
+def test_schedule_column_follows_exploration_steps(tmp_path, capsys) -> None:
+    out = tmp_path / "probe.json"
+    argv = ["--env", "CartPole-v1", "--action", "1", "--epsilons", "0.55,0.1", "--steps", "50", "--out", str(out)]
+    assert main([*argv, "--exploration-steps", "250000"]) == 0
+    result = json.loads(out.read_text())
+    assert result["schedule"] == {"initial": 1.0, "final": 0.1, "steps": 250_000}
+    assert [row["schedule_step"] for row in result["rows"]] == [125_000, 250_000]
+    assert "decay over 250,000 reaches it at" in capsys.readouterr().out
+    assert main([*argv, "--exploration-steps", "0", "--overwrite"]) == 2
+    assert "--exploration-steps must be a positive number of agent steps, got 0" in capsys.readouterr().err
+    assert json.loads(out.read_text()) == result  # the refused run left the earlier file as it was

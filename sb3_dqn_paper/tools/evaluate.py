@@ -33,7 +33,7 @@ import argparse
 import json
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -217,6 +217,52 @@ class EpsilonGreedy:
         return actions
 
 
+@dataclass
+class PlayedGame:
+    """
+    One game completed by :func:`play_games`.
+
+    :param score: Total unclipped reward of the game (the Monitor's ``r``)
+    :param clipped_score: Sum of ``sign(reward)`` over the game's agent steps
+    :param rewards: Agent steps with a non-zero reward (the training signal, whatever its sign)
+    :param length: Agent steps the game took
+    :param truncated: Whether the game was cut by the emulator's time limit rather than ended
+    """
+
+    score: float
+    clipped_score: float
+    rewards: int
+    length: int
+    truncated: bool
+
+
+def play_games(env: Any, actor: Callable[[np.ndarray], np.ndarray], n_steps: int) -> list[PlayedGame]:
+    """
+    Reset ``env`` and play ``actor`` in it for ``n_steps`` agent steps: the loop of the paper's evaluation.
+
+    A game counts when SB3's ``Monitor`` reports it (``info["episode"]``), that is at game over, not at a life loss
+    that ends the agent's episode; the unfinished last game is dropped.
+
+    :param env: A ``VecEnv`` with one env, seeded by the caller
+    :param actor: Maps a batch of observations to one action each (e.g. :class:`EpsilonGreedy`)
+    :param n_steps: Agent steps to run
+    :return: The games completed within ``n_steps``, in order
+    """
+    observation = env.reset()
+    games: list[PlayedGame] = []
+    clipped_score, rewards, length = 0.0, 0, 0
+    for _ in range(n_steps):
+        observation, reward, dones, infos = env.step(actor(observation))
+        clipped_score += float(np.sign(reward[0]))
+        rewards += int(reward[0] != 0)
+        length += 1
+        if dones[0] and "episode" in infos[0]:
+            truncated = bool(infos[0].get("TimeLimit.truncated", False))
+            games.append(PlayedGame(float(infos[0]["episode"]["r"]), clipped_score, rewards, length, truncated))
+            clipped_score, rewards, length = 0.0, 0, 0
+    return games
+
+
 def check_epsilon(epsilon: float) -> None:
     """
     :param epsilon: Probability of a random action
@@ -297,23 +343,8 @@ def evaluate_paper_protocol(
             terminal_on_life_loss=terminal_on_life_loss and atari,
         )
         actor = EpsilonGreedy(model, int(env.action_space.n), epsilon, seed)
-        observation = env.reset()
-        clipped_score, length = 0.0, 0
-        for _ in range(n_steps):
-            observation, rewards, dones, infos = env.step(actor(observation))
-            clipped_score += float(np.sign(rewards[0]))
-            length += 1
-            # Monitor reports a game only when it is over (not at a life loss that ends the agent's episode)
-            if dones[0] and "episode" in infos[0]:
-                result.episodes.append(
-                    Episode(
-                        score=float(infos[0]["episode"]["r"]),
-                        clipped_score=clipped_score,
-                        length=length,
-                        truncated=bool(infos[0].get("TimeLimit.truncated", False)),
-                    )
-                )
-                clipped_score, length = 0.0, 0
+        for game in play_games(env, actor, n_steps):
+            result.episodes.append(Episode(game.score, game.clipped_score, game.length, game.truncated))
         result.n_random_actions = actor.n_random
     finally:
         env.close()

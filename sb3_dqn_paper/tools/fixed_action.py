@@ -9,7 +9,8 @@ rewards only once epsilon has fallen far enough. This tool measures where that i
 :class:`~sb3_dqn_paper.tools.evaluate.EpsilonGreedy`), run for ``--steps`` agent steps per epsilon in the evaluation
 env (the training preprocessing, rewards unclipped), every epsilon with the same seed. For each epsilon it reports the
 completed games' scores, the non-zero rewards per game (what the training would have seen, clipped to their sign) and
-the agent step at which PaperDQN's default schedule (1.0 to 0.1 over 1M agent steps) reaches that epsilon.
+the agent step at which PaperDQN's default schedule (1.0 to 0.1 over 1M agent steps, or over ``--exploration-steps``)
+reaches that epsilon.
 
 Usage::
 
@@ -19,19 +20,18 @@ Usage::
 import argparse
 import sys
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from typing import Any
 
 import numpy as np
 
 from sb3_dqn_paper.errors import InvalidArgumentError
+from sb3_dqn_paper.exploration import PAPER_EXPLORATION_STEPS, PAPER_FINAL_EPS, PAPER_INITIAL_EPS, first_step_at
 from sb3_dqn_paper.tools.common import check_output_path, make_evaluation_env, run_tool, seed_argument, write_json
-from sb3_dqn_paper.tools.evaluate import EpsilonGreedy, check_epsilon, check_n_steps
+from sb3_dqn_paper.tools.evaluate import EpsilonGreedy, PlayedGame, check_epsilon, check_n_steps, play_games
 
 #: Value of the ``"kind"`` key of the JSON file.
 RESULT_KIND = "sb3_dqn_paper.fixed_action"
-#: PaperDQN's default exploration schedule: epsilon from 1.0 to 0.1 over the first 1M agent steps.
-PAPER_SCHEDULE = (1.0, 0.1, 1_000_000)
 
 
 class FixedAction:
@@ -51,37 +51,6 @@ class FixedAction:
         :return: The action once per observation, and no state
         """
         return np.full(len(observation), self.action, dtype=np.int64), None
-
-
-@dataclass
-class ProbeGame:
-    """
-    One completed game.
-
-    :param score: Total unclipped reward of the game (the Monitor's ``r``)
-    :param clipped_score: Sum of ``sign(reward)`` over the game's agent steps
-    :param rewards: Agent steps with a non-zero reward (the training signal, whatever its sign)
-    :param length: Agent steps the game took
-    """
-
-    score: float
-    clipped_score: float
-    rewards: int
-    length: int
-
-
-def schedule_step(epsilon: float, schedule: tuple[float, float, int] = PAPER_SCHEDULE) -> int | None:
-    """
-    :param epsilon: An exploration rate
-    :param schedule: ``(initial, final, steps)`` of a linear schedule
-    :return: The first agent step at which the schedule is at or below ``epsilon``, or ``None`` if it never is
-    """
-    initial, final, steps = schedule
-    if epsilon >= initial:
-        return 0
-    if epsilon < final:
-        return None
-    return int(np.ceil((initial - epsilon) / (initial - final) * steps - 1e-9))
 
 
 def action_index(env: Any, action: str) -> tuple[int, str | None]:
@@ -107,7 +76,7 @@ def action_index(env: Any, action: str) -> tuple[int, str | None]:
     return meanings.index(action.upper()), action.upper()
 
 
-def play_fixed_action(env: Any, action: int, epsilon: float, n_steps: int, seed: int) -> list[ProbeGame]:
+def play_fixed_action(env: Any, action: int, epsilon: float, n_steps: int, seed: int) -> list[PlayedGame]:
     """
     Run the fixed-action epsilon-greedy policy for ``n_steps`` agent steps.
 
@@ -118,20 +87,8 @@ def play_fixed_action(env: Any, action: int, epsilon: float, n_steps: int, seed:
     :param seed: Seed of the env and of the epsilon draws
     :return: The games completed within ``n_steps`` (the unfinished last one is dropped)
     """
-    actor = EpsilonGreedy(FixedAction(action), int(env.action_space.n), epsilon, seed)
     env.seed(seed)
-    observation = env.reset()
-    games: list[ProbeGame] = []
-    clipped, rewards, length = 0.0, 0, 0
-    for _ in range(n_steps):
-        observation, reward, dones, infos = env.step(actor(observation))
-        clipped += float(np.sign(reward[0]))
-        rewards += int(reward[0] != 0)
-        length += 1
-        if dones[0] and "episode" in infos[0]:
-            games.append(ProbeGame(float(infos[0]["episode"]["r"]), clipped, rewards, length))
-            clipped, rewards, length = 0.0, 0, 0
-    return games
+    return play_games(env, EpsilonGreedy(FixedAction(action), int(env.action_space.n), epsilon, seed), n_steps)
 
 
 def epsilons_argument(text: str) -> list[float]:
@@ -159,14 +116,16 @@ def format_rows(result: dict[str, Any]) -> str:
     :return: The result as a text table
     """
     name = result["action_name"] or f"action {result['action']}"
+    decay = result["schedule"]["steps"]
+    header = "paper schedule reaches it at" if decay == PAPER_EXPLORATION_STEPS else f"decay over {decay:,} reaches it at"
     lines = [
         f"{result['env_id']}: always {name} (action {result['action']} of {result['n_actions']}), else a random action with "
         f"probability epsilon; {result['n_steps']:,} agent steps per epsilon, seed {result['seed']}",
-        f"{'epsilon':>7}  {'paper schedule reaches it at':>28}  {'games':>5}  {'score: average (min-max)':>24}  "
-        f"{'non-zero rewards per game':>25}",
+        f"{'epsilon':>7}  {header:>28}  {'games':>5}  {'score: average (min-max)':>24}  {'non-zero rewards per game':>25}",
     ]
     for row in result["rows"]:
-        step = "never (ends at 0.1)" if row["schedule_step"] is None else f"{row['schedule_step']:,}"
+        never = f"never (ends at {result['schedule']['final']:g})"
+        step = never if row["schedule_step"] is None else f"{row['schedule_step']:,}"
         scores = [game["score"] for game in row["games"]]
         if scores:
             score = f"{np.mean(scores):.1f} ({min(scores):g}-{max(scores):g})"
@@ -194,6 +153,13 @@ def make_parser() -> argparse.ArgumentParser:
         help="comma-separated exploration rates in [0, 1] (default 1,0.7,0.5,0.3,0.1,0)",
     )
     parser.add_argument("--steps", type=int, default=10_000, help="agent steps per epsilon (default 10000)")
+    parser.add_argument(
+        "--exploration-steps",
+        type=int,
+        default=PAPER_EXPLORATION_STEPS,
+        help=f"length of the schedule's decay from {PAPER_INITIAL_EPS:g} to {PAPER_FINAL_EPS:g}, in agent steps, for the "
+        f"column of when it reaches each epsilon (default {PAPER_EXPLORATION_STEPS}, PaperDQN's)",
+    )
     parser.add_argument("--seed", type=seed_argument, default=0, help="seed of the env and of the draws (default 0)")
     parser.add_argument("--noop-max", type=int, default=30, help="no-ops at the start of each game (default 30)")
     parser.add_argument("--out", help="also write the results as JSON to this file")
@@ -209,6 +175,9 @@ def run(args: argparse.Namespace) -> int:
     :return: Exit status 0 (a refusal raises; :func:`main` turns it into status 2)
     """
     check_n_steps(args.steps)
+    if args.exploration_steps <= 0:
+        steps = args.exploration_steps
+        raise InvalidArgumentError(f"--exploration-steps must be a positive number of agent steps, got {steps}")
     if args.out:
         check_output_path(args.out, args.overwrite)  # refused before anything is played
     env = make_evaluation_env(args.env, seed=args.seed, noop_max=args.noop_max)
@@ -217,7 +186,8 @@ def run(args: argparse.Namespace) -> int:
         rows = []
         for epsilon in args.epsilons:
             games = play_fixed_action(env, action, epsilon, args.steps, args.seed)
-            rows.append(dict(epsilon=epsilon, schedule_step=schedule_step(epsilon), games=[asdict(game) for game in games]))
+            step = first_step_at(epsilon, PAPER_INITIAL_EPS, PAPER_FINAL_EPS, args.exploration_steps)
+            rows.append(dict(epsilon=epsilon, schedule_step=step, games=[asdict(game) for game in games]))
     finally:
         env.close()
     result = dict(
@@ -229,7 +199,7 @@ def run(args: argparse.Namespace) -> int:
         n_steps=args.steps,
         seed=args.seed,
         noop_max=args.noop_max,
-        schedule=dict(zip(("initial", "final", "steps"), PAPER_SCHEDULE, strict=True)),
+        schedule=dict(initial=PAPER_INITIAL_EPS, final=PAPER_FINAL_EPS, steps=args.exploration_steps),
         rows=rows,
     )
     print(format_rows(result))

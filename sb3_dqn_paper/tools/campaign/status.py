@@ -51,17 +51,14 @@ def _epsilon(steps: int, hyperparams: dict) -> float:
     The run's epsilon at ``steps`` without building a model: PaperDQN's schedule, with PaperDQN's defaults for the
     settings the run's ``config.yml`` leaves out.
     """
-    import inspect
+    from sb3_dqn_paper.exploration import PAPER_EXPLORATION_STEPS, PAPER_FINAL_EPS, PAPER_INITIAL_EPS, linear_epsilon
 
-    from sb3_dqn_paper.exploration import linear_epsilon
-    from sb3_dqn_paper.paper_dqn import PaperDQN
-
-    defaults = inspect.signature(PaperDQN.__init__).parameters
-    initial, final, length = (
-        hyperparams.get(name, defaults[name].default)
-        for name in ("exploration_initial_eps", "exploration_final_eps", "exploration_steps")
+    return linear_epsilon(
+        steps,
+        float(hyperparams.get("exploration_initial_eps", PAPER_INITIAL_EPS)),
+        float(hyperparams.get("exploration_final_eps", PAPER_FINAL_EPS)),
+        int(hyperparams.get("exploration_steps", PAPER_EXPLORATION_STEPS)),
     )
-    return linear_epsilon(steps, float(initial), float(final), int(length))
 
 
 def _run_hyperparams(run: Run) -> dict:
