@@ -12,7 +12,9 @@ computes the same values as the plain ``q_net(obs)`` computation, faster.
   for images, ``obs.float()`` otherwise; the results are bit-identical), then runs the Q-network's features
   extractor and head directly. SB3's ``QNetwork.forward`` cannot be reused for this: it always calls
   ``preprocess_obs``, which allocates two new tensors per call and would divide a second time. With
-  ``stacked`` the observations and next observations share one buffer, for one forward over both.
+  ``stacked`` the observations and next observations share one buffer, for one forward over both. Into a
+  channels-last buffer the uint8 frames are written one of two ways with the same values, the faster on the CPU at
+  hand, timed on the first minibatch (:func:`fastest_input_copy`).
 - :func:`prefers_channels_last`: on CPU, convolution networks run in PyTorch's channels-last memory format, where
   oneDNN's convolution backward pass is much faster for the paper's network (measured in
   ``docs/benchmarks.md``, "Speed"; the values are the same, only the memory layout of weights and input differs).
@@ -24,6 +26,7 @@ computes the same values as the plain ``q_net(obs)`` computation, faster.
   available when it was written.)
 """
 
+import time
 from typing import Any
 
 import numpy as np
@@ -84,6 +87,46 @@ def supports_direct_forward(q_net: nn.Module) -> bool:
     )
 
 
+#: Ways to write uint8 frames ``(N, C, H, W)`` into a channels-last float buffer; same values, speed depends on the CPU.
+INPUT_COPIES = ("auto", "transpose", "per_channel")
+
+
+def _copy_transposed(buffer: th.Tensor, observations: th.Tensor) -> None:
+    # the frames rearranged to channels-last while one byte each, then a same-layout conversion to float
+    buffer.copy_(observations.contiguous(memory_format=th.channels_last))
+
+
+def _copy_per_channel(buffer: th.Tensor, observations: th.Tensor) -> None:
+    # one converting copy per channel, from its contiguous frames into its strided place in the buffer
+    nhwc = buffer.permute(0, 2, 3, 1)
+    for channel in range(observations.shape[1]):
+        nhwc[..., channel].copy_(observations[:, channel])
+
+
+_INPUT_COPY_FUNCTIONS = {"transpose": _copy_transposed, "per_channel": _copy_per_channel}
+
+
+def fastest_input_copy(buffer: th.Tensor, observations: th.Tensor, repeats: int = 5) -> str:
+    """
+    Time each way of :data:`INPUT_COPIES` on this minibatch and return the fastest (best of ``repeats`` each).
+
+    The two give the same values, so the choice changes only the speed: it differs between CPUs (per channel was
+    faster on an Intel Xeon, ``docs/benchmarks.md``), as ``cudnn.benchmark`` picks a convolution algorithm.
+
+    :param buffer: A channels-last float buffer of the observations' shape (it is overwritten)
+    :param observations: uint8 frames ``(N, C, H, W)``
+    :param repeats: Timed calls of each way, alternating
+    :return: ``"transpose"`` or ``"per_channel"``
+    """
+    best = dict.fromkeys(_INPUT_COPY_FUNCTIONS, float("inf"))
+    for _ in range(repeats):
+        for name, copy in _INPUT_COPY_FUNCTIONS.items():
+            start = time.perf_counter()
+            copy(buffer, observations)
+            best[name] = min(best[name], time.perf_counter() - start)
+    return min(best, key=best.__getitem__)
+
+
 class QNetworkInput:
     """
     Float input of a Q-network in reused buffers, and the Q-network's forward on it.
@@ -91,12 +134,22 @@ class QNetworkInput:
     :param observation_space: The Q-network's observation space (a ``Box``)
     :param normalize_images: Whether images are divided by 255 (the policy's ``normalize_images``)
     :param channels_last: Whether 4D inputs are laid out channels-last (to match a channels-last network)
+    :param input_copy: How uint8 frames are written into a channels-last buffer: ``"transpose"``, ``"per_channel"``
+        or ``"auto"`` (the faster of the two on the first minibatch of each shape, :func:`fastest_input_copy`);
+        the values are the same
     """
 
-    def __init__(self, observation_space: spaces.Box, normalize_images: bool, channels_last: bool = False) -> None:
+    def __init__(
+        self, observation_space: spaces.Box, normalize_images: bool, channels_last: bool = False, input_copy: str = "auto"
+    ) -> None:
+        if input_copy not in INPUT_COPIES:
+            raise InvalidArgumentError(f"input_copy must be one of {', '.join(INPUT_COPIES)}, got {input_copy!r}")
         # The same test as SB3's preprocess_obs for a Box space
         self.scale = normalize_images and is_image_space(observation_space)
         self.channels_last = channels_last
+        self.input_copy = input_copy
+        #: The way chosen for each minibatch shape, once used
+        self.input_copies: dict[tuple[int, ...], str] = {}
         self._buffers: dict[tuple[str, tuple[int, ...], th.device], th.Tensor] = {}
 
     def _buffer(self, slot: str, shape: tuple[int, ...], device: th.device) -> th.Tensor:
@@ -113,15 +166,17 @@ class QNetworkInput:
             buffer.div_(255.0)
         return buffer
 
-    def _in_buffer_layout(self, observations: th.Tensor) -> th.Tensor:
-        """
-        Stored frames rearranged to the buffer's channels-last layout while still one byte each: the uint8 transpose
-        and then a same-layout conversion to float take about 0.44 ms per 32-frame-stack minibatch here, a
-        converting copy across layouts 0.58 ms (``docs/benchmarks.md``, "What the fast path does"); same values.
-        """
-        if self.channels_last and observations.dim() == 4 and observations.element_size() == 1:
-            return observations.contiguous(memory_format=th.channels_last)
-        return observations
+    def _copy(self, buffer: th.Tensor, observations: th.Tensor) -> None:
+        """Write ``observations`` into ``buffer`` as float (not yet scaled)."""
+        if not (self.channels_last and observations.dim() == 4 and observations.element_size() == 1):
+            buffer.copy_(observations)
+            return
+        shape = tuple(observations.shape)
+        name = self.input_copies.get(shape)
+        if name is None:
+            name = self.input_copy if self.input_copy != "auto" else fastest_input_copy(buffer, observations)
+            self.input_copies[shape] = name
+        _INPUT_COPY_FUNCTIONS[name](buffer, observations)
 
     def float_input(self, observations: th.Tensor, slot: str) -> th.Tensor:
         """
@@ -132,7 +187,7 @@ class QNetworkInput:
         :return: ``observations.float() / 255.0`` for images, ``observations.float()`` otherwise
         """
         buffer = self._buffer(slot, tuple(observations.shape), observations.device)
-        buffer.copy_(self._in_buffer_layout(observations))
+        self._copy(buffer, observations)
         return self._scale(buffer)
 
     def stacked(self, observations: th.Tensor, next_observations: th.Tensor) -> th.Tensor:
@@ -145,8 +200,8 @@ class QNetworkInput:
         """
         batch = observations.shape[0]
         buffer = self._buffer("stacked", (2 * batch, *observations.shape[1:]), observations.device)
-        buffer[:batch].copy_(self._in_buffer_layout(observations))
-        buffer[batch:].copy_(self._in_buffer_layout(next_observations))
+        self._copy(buffer[:batch], observations)
+        self._copy(buffer[batch:], next_observations)
         return self._scale(buffer)
 
     def greedy_actions(self, q_net: QNetwork, observation: np.ndarray) -> np.ndarray | None:

@@ -12,13 +12,14 @@ import gymnasium as gym
 import numpy as np
 import pytest
 import torch as th
+from gymnasium import spaces
 from stable_baselines3.common.envs import FakeImageEnv, SimpleMultiObsEnv
 from stable_baselines3.common.preprocessing import preprocess_obs
 from torch.nn import functional as F
 from updates import train_on
 
 from sb3_dqn_paper.errors import InvalidArgumentError, NonFiniteLossError
-from sb3_dqn_paper.fast_update import QNetworkInput, has_mode_dependent_layers, prefers_channels_last
+from sb3_dqn_paper.fast_update import QNetworkInput, fastest_input_copy, has_mode_dependent_layers, prefers_channels_last
 from sb3_dqn_paper.paper_dqn import PaperDQN
 
 th.set_num_threads(1)
@@ -178,14 +179,34 @@ def test_learning_run_close_on_images():
 def test_float_input_is_bit_identical_to_sb3_preprocessing(env_kind):
     model = filled(make_model(env_kind))
     observations = sample(model).observations
-    for channels_last in (False, True):
-        converter = QNetworkInput(model.observation_space, normalize_images=True, channels_last=channels_last)
+    reference = preprocess_obs(observations, model.observation_space, normalize_images=True)
+    for channels_last, input_copy in [(False, "auto"), (True, "transpose"), (True, "per_channel"), (True, "auto")]:
+        converter = QNetworkInput(model.observation_space, True, channels_last=channels_last, input_copy=input_copy)
         converted = converter.float_input(observations, "observations")
-        assert th.equal(converted, preprocess_obs(observations, model.observation_space, normalize_images=True))
+        assert th.equal(converted, reference)
+        assert converted.is_contiguous(
+            memory_format=th.channels_last if channels_last and env_kind == "image" else th.contiguous_format
+        )
         # The buffer is reused: same storage on the next call
         assert converter.float_input(observations, "observations").data_ptr() == converted.data_ptr()
-    both = converter.stacked(observations, observations.flip(0))
-    assert th.equal(both[BATCH:], preprocess_obs(observations.flip(0), model.observation_space))
+        both = converter.stacked(observations, observations.flip(0))
+        assert th.equal(both[:BATCH], reference)
+        assert th.equal(both[BATCH:], preprocess_obs(observations.flip(0), model.observation_space))
+        # a way is chosen only for uint8 frames into a channels-last buffer, once per shape, and "auto" picks one
+        expected = {} if not channels_last or env_kind == "vector" else {tuple(observations.shape): input_copy}
+        if input_copy == "auto" and expected:
+            assert converter.input_copies[tuple(observations.shape)] in ("transpose", "per_channel")
+        else:
+            assert converter.input_copies == expected
+
+
+def test_fastest_input_copy_names_a_way_and_unknown_ways_are_refused():
+    frames = th.randint(0, 256, (8, 4, 84, 84), dtype=th.uint8)
+    buffer = th.empty(frames.shape, dtype=th.float32, memory_format=th.channels_last)
+    assert fastest_input_copy(buffer, frames, repeats=2) in ("transpose", "per_channel")
+    assert th.equal(buffer, frames.float())  # the timed copies wrote the frames
+    with pytest.raises(InvalidArgumentError, match="input_copy must be one of auto, transpose, per_channel, got 'nchw'"):
+        QNetworkInput(spaces.Box(0, 255, (4, 84, 84), np.uint8), True, channels_last=True, input_copy="nchw")
 
 
 def test_non_finite_loss_stops_before_the_weights_change():

@@ -1,6 +1,7 @@
 """The speed benchmark runs end to end on a tiny budget, reports both systems, and refuses bad settings early."""
 
 import json
+import re
 
 import pytest
 import torch as th
@@ -146,3 +147,16 @@ def test_peak_and_share_of_peak():
     assert (peaks["bf16"] is not None) == cpu_has_native_bf16()
     assert share_of_peak(31.0, {"fp32": 62.0, "bf16": None}, "fp32") == "50 % of the fp32 peak"
     assert share_of_peak(31.0, {"fp32": 62.0, "bf16": None}, "bf16") == "no native bf16 peak"
+
+
+def test_input_copy_tiny_run(capsys):
+    from sb3_dqn_paper.benchmarks.input_copy import main
+
+    main(["--rounds", "2", "--copies", "2", "--updates", "2", "--fill", "40"])
+    out = capsys.readouterr().out
+    rows = {line.split()[0]: line.split()[1:] for line in out.splitlines() if line.startswith(("transpose ", "per_channel "))}
+    assert set(rows) == {"transpose", "per_channel"}
+    assert all(float(value) > 0 for values in rows.values() for value in values)
+    assert re.search(r"auto chose '(transpose|per_channel)' on BreakoutNoFrameskip-v4's first minibatch", out)
+    with pytest.raises(SystemExit):
+        main(["--fill", "8"])
