@@ -26,8 +26,10 @@ rm -rf "$data"
 mkdir -p "$data"
 cp "$campaign/campaign.json" "$data/"
 cp -r "$campaign/evals" "$data/evals"
-# Monitor logs and rl-zoo3 arguments of every segment (no checkpoints, models or logs of the processes)
-(cd "$campaign" && find runs -path '*/paper_dqn/*' \( -name '0.monitor.csv' -o -name 'config.yml' -o -name 'args.yml' \) -print0) |
+# Monitor logs and rl-zoo3 arguments of every segment, and the segments' records of machine, versions and times
+# (no checkpoints, models or logs of the processes)
+(cd "$campaign" && find runs \( -path '*/paper_dqn/*' \( -name '0.monitor.csv' -o -name 'config.yml' -o -name 'args.yml' \) \
+    -o -path '*/segments/*' -name '[0-9][0-9][0-9].json' \) -print0) |
     while IFS= read -r -d '' file; do
         mkdir -p "$data/$(dirname "$file")"
         cp "$campaign/$file" "$data/$file"

@@ -28,6 +28,7 @@ from sb3_dqn_paper.tools.campaign.config import (
     read_config,
     write_config,
 )
+from sb3_dqn_paper.tools.campaign.provenance import code_hash, cpu_model, read_records
 from sb3_dqn_paper.tools.campaign.runs import campaign_runs, evaluation_points, log_tail, next_stop, run_stops, segment_command
 from sb3_dqn_paper.tools.held_out_q import collect_held_out_states, held_out_measures
 
@@ -163,6 +164,15 @@ def test_milestones_evaluations_and_disk(uninterrupted: pathlib.Path) -> None:
             expected = dict(states=1000, seed=0, average_max_q=pytest.approx(average_max_q, rel=1e-5), inactive_units=None)
             assert data["held_out"] == {**expected, "units": None}
             assert units is None
+        # each segment's record: agent steps at start and end, exit status, this machine and this code
+        records = read_records(uninterrupted / "runs" / run / "segments")
+        ends = [(r["segment"], r["steps_at_start"], r["stop_at"], r["steps_at_end"], r["exit_status"]) for r in records]
+        assert ends == [(1, 0, 2000, 2000, 0), (2, 2000, STEPS, STEPS, 0)]
+        for record in records:
+            assert record["started"] <= record["ended"] and record["cpu"] == cpu_model()
+            assert record["code_sha256"] == code_hash() and record["versions"]["torch"] == th.__version__
+        log = (uninterrupted / "runs" / run / "segments" / "002.log").read_text().splitlines()[0]
+        assert "-i" in records[1]["command"] and log.startswith("$ ") and records[1]["command"][-1] in log
         # of the checkpoints (with replay buffer) only the newest two are kept; rl-zoo3's replay_buffer.pkl copies go
         checkpoints = sorted(int(p.name.split("_")[2]) for p in (uninterrupted / "runs" / run).glob("paper_dqn/*/rl_model_*"))
         assert checkpoints == [3000, 4000]

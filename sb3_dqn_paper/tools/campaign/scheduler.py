@@ -28,6 +28,7 @@ from typing import IO, Any
 
 from sb3_dqn_paper.atomic_io import atomic_write_files
 from sb3_dqn_paper.tools.campaign.config import CampaignConfig
+from sb3_dqn_paper.tools.campaign.provenance import end_record, machine_and_software, start_record
 from sb3_dqn_paper.tools.campaign.runs import (
     MODEL_PREFIX,
     Run,
@@ -287,6 +288,7 @@ class Scheduler:
         log = open(log_path, "ab")
         log.write(("$ " + " ".join(_quote(part) for part in command) + "\n").encode())
         log.flush()
+        start_record(log_path, command, newest[0][0] if newest else 0, stop_at, machine_and_software())
         environment = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
         process = subprocess.Popen(
             command,
@@ -312,6 +314,7 @@ class Scheduler:
         run = segment.run
         steps = run_steps(run, self.verifier)
         run.pid_file.unlink(missing_ok=True)
+        end_record(pathlib.Path(segment.log.name), steps, code)
         self._remove_zoo_replay_buffers(run)
         # SIGTERM before rl-zoo3 got to learn() (while it builds the env and loads the checkpoint) ends the process at
         # once, with nothing lost: it had not taken a step since its checkpoint

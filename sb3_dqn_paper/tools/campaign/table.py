@@ -18,6 +18,7 @@ import numpy as np
 
 from sb3_dqn_paper.atomic_io import atomic_write_files
 from sb3_dqn_paper.tools.campaign.config import CampaignConfig
+from sb3_dqn_paper.tools.campaign.provenance import read_records, segments_markdown
 from sb3_dqn_paper.tools.campaign.runs import Run, campaign_runs
 from sb3_dqn_paper.tools.common import format_score
 from sb3_dqn_paper.tools.table1 import (
@@ -549,7 +550,23 @@ def write_campaign_report(
     report_out = pathlib.Path(report_out)
     scores = collect_scores(out, config)
     title = "# Table 1 of Mnih et al. (2013): this campaign beside the paper"
-    files = report_files(config, scores, report_out, [title, "", games_line(config)])
+    runs = [(run.name, read_records(run.folder / "segments")) for run in campaign_runs(out, config)]
+    runs = [(name, records) for name, records in runs if records]
+    segments = (
+        []
+        if not runs
+        else [
+            "## Training segments",
+            "",
+            "Where and when each training segment ran, as `campaign run` recorded it (`segments/NNN.json` of each run; "
+            "segments started by a version without these records are not listed). Agent steps: of the checkpoint it "
+            "resumed, and of the newest sound checkpoint when it ended; code: a hash of the package's files.",
+            "",
+            segments_markdown(runs),
+            "",
+        ]
+    )
+    files = report_files(config, scores, report_out, [title, "", games_line(config)], after_table=segments)
     atomic_write_files(files)
     written = [str(path) for path in files]
     paths = [str(path) for path in (pathlib.Path(out) / "runs", pathlib.Path(out) / "evals") if path.is_dir()]
