@@ -384,3 +384,20 @@ def test_the_speed_is_the_one_between_the_last_two_log_prints(tmp_path: pathlib.
     log.write_text(block(100_000, 1_000, 100) + block(106_000, 1_120, 94))
     progress = log_progress(log)
     assert progress["recent_fps"] == 50.0 and progress["fps"] == 94.0 and progress["total_timesteps"] == 106_000
+
+
+def test_the_summary_line_adds_up_the_runs() -> None:
+    from sb3_dqn_paper.tools.campaign.status import RunStatus, campaign_summary
+
+    def status(steps: int, target: int, speed: float | None, state: str) -> RunStatus:
+        return RunStatus(None, target, steps, speed, None, None, state)  # type: ignore[arg-type]
+
+    statuses = [status(600_000, 1_000_000, 40.0, "running"), status(400_000, 1_000_000, 35.0, "running")]
+    statuses += [status(0, 1_000_000, None, "waiting"), status(1_200_000, 1_000_000, None, "done")]
+    # 1,000,000 + 600,000 + 400,000 left (the done run's extra steps do not count), at 75 steps/s: 7 h 24 min
+    assert campaign_summary(statuses) == (
+        "all runs: 2,000,000 of 4,000,000 agent steps (50.0 %); at the running segments' 75.0 steps/s together, "
+        "7 h 24 min of wall time left"
+    )
+    stopped = [status(600_000, 1_000_000, None, "stopped"), status(0, 1_000_000, None, "not started")]
+    assert campaign_summary(stopped) == "all runs: 600,000 of 2,000,000 agent steps (30.0 %)"

@@ -136,13 +136,31 @@ def _duration(seconds: float | None) -> str:
     return f"{minutes // 60} h {minutes % 60:02d} min" if minutes >= 60 else f"{minutes} min"
 
 
+def campaign_summary(statuses: list[RunStatus]) -> str:
+    """
+    The whole campaign in one line: agent steps done of all targets, and the wall time left at the speed of the
+    segments running now (the sum of their steps/s, as if that many runs kept running side by side to the end).
+
+    :param statuses: The runs' statuses
+    :return: The line (no time left is given while no segment is running)
+    """
+    done = sum(min(status.steps, status.target) for status in statuses)
+    total = sum(status.target for status in statuses)
+    line = f"all runs: {done:,} of {total:,} agent steps ({100 * done / total:.1f} %)" if total else "no runs"
+    speed = sum(status.steps_per_second or 0.0 for status in statuses if status.state == "running")
+    if speed > 0 and done < total:
+        left = _duration((total - done) / speed)
+        line += f"; at the running segments' {speed:.1f} steps/s together, {left} of wall time left"
+    return line
+
+
 def status_table(statuses: list[RunStatus], title: str | None = None) -> Table:
     """
     :param statuses: The runs' statuses
     :param title: The table's title
     :return: A rich table, one row per run
     """
-    table = Table(title=title or f"campaign at {time.strftime('%Y-%m-%d %H:%M:%S')}")
+    table = Table(title=title or f"campaign at {time.strftime('%Y-%m-%d %H:%M:%S')}", caption=campaign_summary(statuses))
     for column, justify in (
         ("run", "left"),
         ("agent steps", "right"),
