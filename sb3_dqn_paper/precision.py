@@ -15,6 +15,7 @@ emulated.
 
 import contextlib
 import functools
+import platform
 import warnings
 
 import torch as th
@@ -43,6 +44,15 @@ def cpu_flags() -> frozenset[str]:
     except OSError:
         pass
     return frozenset()
+
+
+def cpu_model() -> str:
+    """:return: The CPU's model name as the kernel reports it (``platform.processor()`` where there is no ``/proc``)"""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as cpuinfo:
+            return next(line.split(":", 1)[1].strip() for line in cpuinfo if line.startswith("model name"))
+    except (OSError, StopIteration):
+        return platform.processor() or platform.machine()
 
 
 def cpu_isa() -> dict[str, object]:

@@ -20,6 +20,7 @@ from zoo_cli import require_installed_hook, run_python, start_python
 
 from sb3_dqn_paper import PaperDQN
 from sb3_dqn_paper.errors import InvalidArgumentError, UnknownEnvironmentError
+from sb3_dqn_paper.precision import cpu_model
 from sb3_dqn_paper.tools.campaign.config import (
     CONFIG_FILE,
     make_config,
@@ -28,7 +29,7 @@ from sb3_dqn_paper.tools.campaign.config import (
     read_config,
     write_config,
 )
-from sb3_dqn_paper.tools.campaign.provenance import code_hash, cpu_model, read_records
+from sb3_dqn_paper.tools.campaign.provenance import code_hash, read_records
 from sb3_dqn_paper.tools.campaign.runs import campaign_runs, evaluation_points, log_tail, next_stop, run_stops, segment_command
 from sb3_dqn_paper.tools.held_out_q import collect_held_out_states, held_out_measures
 

@@ -48,7 +48,7 @@ import numpy as np
 import torch as th
 
 from sb3_dqn_paper.benchmarks.peak import gemm_peaks, share_of_peak
-from sb3_dqn_paper.precision import cpu_isa
+from sb3_dqn_paper.precision import cpu_isa, cpu_model
 
 #: The pieces of an agent step that the instrumented round times, in the order they are printed.
 PIECES = ("env step", "acting (predict)", "store transition", "replay sample", "update", "rest")
@@ -402,16 +402,10 @@ def system_info(settings: Settings) -> dict[str, Any]:
     :param settings: Benchmark settings
     :return: A flat dict of descriptions
     """
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as cpuinfo:
-            cpu = next(line.split(":", 1)[1].strip() for line in cpuinfo if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
     info: dict[str, Any] = {
         **versions(),
         "platform": platform.platform(),
-        "cpu": cpu,
+        "cpu": cpu_model(),
         "cpu_count": os.cpu_count(),
         "torch_threads": th.get_num_threads(),
         "torch_interop_threads": th.get_num_interop_threads(),

@@ -30,18 +30,6 @@ def utc_now() -> str:
     return datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0).isoformat()
 
 
-def cpu_model() -> str:
-    """:return: The CPU's model name as the kernel reports it (``platform.processor()`` where there is no ``/proc``)"""
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as cpuinfo:
-            for line in cpuinfo:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 def code_hash(root: pathlib.Path | None = None) -> str:
     """
     :param root: The package folder (default: this package, as installed)
@@ -57,7 +45,7 @@ def code_hash(root: pathlib.Path | None = None) -> str:
 
 def machine_and_software() -> dict[str, Any]:
     """:return: The CPU (model, the AVX-512 / bf16 / AMX flags, cores), the packages' versions and the code's hash"""
-    from sb3_dqn_paper.precision import cpu_isa
+    from sb3_dqn_paper.precision import cpu_isa, cpu_model
 
     versions = {}
     for name in PACKAGES:
