@@ -118,9 +118,10 @@ def read_records(segments_folder: pathlib.Path) -> list[dict[str, Any]]:
 def _duration(record: dict[str, Any]) -> str:
     if "ended" not in record:
         return "not ended"
+    from sb3_dqn_paper.tools.campaign.status import format_duration
+
     elapsed = datetime.datetime.fromisoformat(record["ended"]) - datetime.datetime.fromisoformat(record["started"])
-    minutes = int(elapsed.total_seconds()) // 60
-    return f"{minutes // 60} h {minutes % 60:02d} min"
+    return format_duration(elapsed.total_seconds())
 
 
 def segments_markdown(runs: Sequence[tuple[str, list[dict[str, Any]]]]) -> str:

@@ -129,7 +129,8 @@ def campaign_status(out: str | os.PathLike, config: CampaignConfig, running_here
     return [run_status(run, config.targets[run.name], run.name in running_here) for run in campaign_runs(out, config)]
 
 
-def _duration(seconds: float | None) -> str:
+def format_duration(seconds: float | None) -> str:
+    """:return: ``seconds`` as ``"7 h 24 min"`` (``"12 min"`` under an hour, ``"-"`` for ``None``)"""
     if seconds is None:
         return "-"
     minutes = int(seconds // 60)
@@ -149,7 +150,7 @@ def campaign_summary(statuses: list[RunStatus]) -> str:
     line = f"all runs: {done:,} of {total:,} agent steps ({100 * done / total:.1f} %)" if total else "no runs"
     speed = sum(status.steps_per_second or 0.0 for status in statuses if status.state == "running")
     if speed > 0 and done < total:
-        left = _duration((total - done) / speed)
+        left = format_duration((total - done) / speed)
         line += f"; at the running segments' {speed:.1f} steps/s together, {left} of wall time left"
     return line
 
@@ -184,7 +185,7 @@ def status_table(statuses: list[RunStatus], title: str | None = None) -> Table:
             f"{status.steps:,}",
             f"{status.target:,}",
             "-" if status.steps_per_second is None else f"{status.steps_per_second:.1f}",
-            _duration(status.eta_seconds),
+            format_duration(status.eta_seconds),
             "-" if status.epsilon is None else f"{status.epsilon:.3f}",
             evaluation,
             status.state,
