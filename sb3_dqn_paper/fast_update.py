@@ -87,10 +87,6 @@ def supports_direct_forward(q_net: nn.Module) -> bool:
     )
 
 
-#: Ways to write uint8 frames ``(N, C, H, W)`` into a channels-last float buffer; same values, speed depends on the CPU.
-INPUT_COPIES = ("auto", "transpose", "per_channel")
-
-
 def _copy_transposed(buffer: th.Tensor, observations: th.Tensor) -> None:
     # the frames rearranged to channels-last while one byte each, then a same-layout conversion to float
     buffer.copy_(observations.contiguous(memory_format=th.channels_last))
@@ -103,12 +99,15 @@ def _copy_per_channel(buffer: th.Tensor, observations: th.Tensor) -> None:
         nhwc[..., channel].copy_(observations[:, channel])
 
 
-_INPUT_COPY_FUNCTIONS = {"transpose": _copy_transposed, "per_channel": _copy_per_channel}
+#: Ways to write uint8 frames ``(N, C, H, W)`` into a channels-last float buffer; same values, speed depends on the CPU.
+INPUT_COPY_FUNCTIONS = {"transpose": _copy_transposed, "per_channel": _copy_per_channel}
+#: Settings of ``QNetworkInput(input_copy=...)``: one of the ways, or ``"auto"`` (the faster on the first minibatch).
+INPUT_COPIES = ("auto", *INPUT_COPY_FUNCTIONS)
 
 
 def fastest_input_copy(buffer: th.Tensor, observations: th.Tensor, repeats: int = 5) -> str:
     """
-    Time each way of :data:`INPUT_COPIES` on this minibatch and return the fastest (best of ``repeats`` each).
+    Time each way of :data:`INPUT_COPY_FUNCTIONS` on this minibatch and return the fastest (best of ``repeats`` each).
 
     The two give the same values, so the choice changes only the speed: it differs between CPUs (per channel was
     faster on an Intel Xeon, ``docs/benchmarks.md``), as ``cudnn.benchmark`` picks a convolution algorithm.
@@ -118,9 +117,9 @@ def fastest_input_copy(buffer: th.Tensor, observations: th.Tensor, repeats: int 
     :param repeats: Timed calls of each way, alternating
     :return: ``"transpose"`` or ``"per_channel"``
     """
-    best = dict.fromkeys(_INPUT_COPY_FUNCTIONS, float("inf"))
+    best = dict.fromkeys(INPUT_COPY_FUNCTIONS, float("inf"))
     for _ in range(repeats):
-        for name, copy in _INPUT_COPY_FUNCTIONS.items():
+        for name, copy in INPUT_COPY_FUNCTIONS.items():
             start = time.perf_counter()
             copy(buffer, observations)
             best[name] = min(best[name], time.perf_counter() - start)
@@ -176,7 +175,7 @@ class QNetworkInput:
         if name is None:
             name = self.input_copy if self.input_copy != "auto" else fastest_input_copy(buffer, observations)
             self.input_copies[shape] = name
-        _INPUT_COPY_FUNCTIONS[name](buffer, observations)
+        INPUT_COPY_FUNCTIONS[name](buffer, observations)
 
     def float_input(self, observations: th.Tensor, slot: str) -> th.Tensor:
         """

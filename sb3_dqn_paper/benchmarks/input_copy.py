@@ -22,7 +22,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch as th
 
-from sb3_dqn_paper.fast_update import _INPUT_COPY_FUNCTIONS
+from sb3_dqn_paper.fast_update import INPUT_COPY_FUNCTIONS
 from sb3_dqn_paper.precision import cpu_isa
 
 
@@ -45,8 +45,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     load_start = os.getloadavg()
     frames = th.from_numpy(np.random.default_rng(0).integers(0, 256, size=(32, 4, 84, 84), dtype=np.uint8))
     buffer = th.empty(frames.shape, dtype=th.float32, memory_format=th.channels_last)
-    copy_ms: dict[str, list[float]] = {name: [] for name in _INPUT_COPY_FUNCTIONS}
-    update_ms: dict[str, list[float]] = {name: [] for name in _INPUT_COPY_FUNCTIONS}
+    copy_ms: dict[str, list[float]] = {name: [] for name in INPUT_COPY_FUNCTIONS}
+    update_ms: dict[str, list[float]] = {name: [] for name in INPUT_COPY_FUNCTIONS}
     model = None
     if args.updates:
         from sb3_dqn_paper.benchmarks.update_variants import build
@@ -56,9 +56,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         model.train(gradient_steps=5, batch_size=32)  # warm-up: oneDNN builds its kernels on first use
         auto_choice = q_input.input_copies.get((32, *model.observation_space.shape))
     for round_ in range(args.rounds):
-        names = list(_INPUT_COPY_FUNCTIONS) if round_ % 2 == 0 else list(_INPUT_COPY_FUNCTIONS)[::-1]
+        names = list(INPUT_COPY_FUNCTIONS) if round_ % 2 == 0 else list(INPUT_COPY_FUNCTIONS)[::-1]
         for name in names:
-            copy = _INPUT_COPY_FUNCTIONS[name]
+            copy = INPUT_COPY_FUNCTIONS[name]
             start = time.process_time()
             for _ in range(args.copies):
                 copy(buffer, frames)
@@ -73,7 +73,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     print(f"load average at start {[round(x, 2) for x in load_start]}, at end {[round(x, 2) for x in os.getloadavg()]}")
     print(f"{args.rounds} alternating rounds; medians of the rounds, process CPU ms")
     print(f"{'way':12s} {'copy (32x4x84x84)':>18s} {'train(1) call':>14s}")
-    for name in _INPUT_COPY_FUNCTIONS:
+    for name in INPUT_COPY_FUNCTIONS:
         update = f"{np.median(update_ms[name]):14.2f}" if update_ms[name] else f"{'-':>14s}"
         print(f"{name:12s} {np.median(copy_ms[name]):18.3f} {update}")
     if model is not None:
