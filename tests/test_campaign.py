@@ -402,3 +402,9 @@ def test_the_summary_line_adds_up_the_runs() -> None:
     )
     stopped = [status(600_000, 1_000_000, None, "stopped"), status(0, 1_000_000, None, "not started")]
     assert campaign_summary(stopped) == "all runs: 600,000 of 2,000,000 agent steps (30.0 %)"
+    # a segment still loading its checkpoint has no speed yet: no sum that counts it as standing still
+    loading = [status(600_000, 1_000_000, 40.0, "running"), status(400_000, 1_000_000, None, "running")]
+    assert campaign_summary(loading) == (
+        "all runs: 1,000,000 of 2,000,000 agent steps (50.0 %); 1 of 2 running segments not timed yet (starting), "
+        "so no wall time left is given"
+    )

@@ -143,12 +143,17 @@ def campaign_summary(statuses: list[RunStatus]) -> str:
     segments running now (the sum of their steps/s, as if that many runs kept running side by side to the end).
 
     :param statuses: The runs' statuses
-    :return: The line (no time left is given while no segment is running)
+    :return: The line (no time left is given while no segment is running, nor while a running segment has no speed
+        yet, as when it is still loading its checkpoint: the sum would count it as standing still)
     """
     done = sum(min(status.steps, status.target) for status in statuses)
     total = sum(status.target for status in statuses)
     line = f"all runs: {done:,} of {total:,} agent steps ({100 * done / total:.1f} %)" if total else "no runs"
-    speed = sum(status.steps_per_second or 0.0 for status in statuses if status.state == "running")
+    running = [status for status in statuses if status.state == "running"]
+    untimed = sum(1 for status in running if not status.steps_per_second)
+    if untimed:
+        return line + f"; {untimed} of {len(running)} running segments not timed yet (starting), so no wall time left is given"
+    speed = sum(status.steps_per_second or 0.0 for status in running)
     if speed > 0 and done < total:
         left = format_duration((total - done) / speed)
         line += f"; at the running segments' {speed:.1f} steps/s together, {left} of wall time left"
