@@ -387,6 +387,20 @@ def test_the_speed_is_the_one_between_the_last_two_log_prints(tmp_path: pathlib.
     assert progress["recent_fps"] == 50.0 and progress["fps"] == 94.0 and progress["total_timesteps"] == 106_000
 
 
+def test_the_eta_is_to_the_segments_end(tmp_path: pathlib.Path) -> None:
+    """A run held at a milestone stops there: its ETA is to the milestone, not to the target hours of waiting later."""
+    from sb3_dqn_paper.tools.campaign.status import RunStatus, _eta, campaign_status
+
+    config = make_config(["CartPole-v1"], [0, 1], 2_500_000, [1_000_000, 2_500_000])
+    assert [status.stop for status in campaign_status(tmp_path, config)] == [1_000_000, 1_000_000]  # none started
+    held = RunStatus(None, 2_500_000, 820_000, 40.0, None, None, "running", 1_000_000)  # type: ignore[arg-type]
+    assert held.eta_seconds == 4_500.0 and _eta(held) == "1 h 15 min to 1,000,000"
+    last = RunStatus(None, 2_500_000, 1_300_000, 40.0, None, None, "running", 2_500_000)  # type: ignore[arg-type]
+    assert last.eta_seconds == 30_000.0 and _eta(last) == "8 h 20 min"
+    unset = RunStatus(None, 2_500_000, 1_300_000, 40.0, None, None, "running")  # type: ignore[arg-type]
+    assert unset.eta_seconds == 30_000.0
+
+
 def test_the_summary_line_adds_up_the_runs() -> None:
     from sb3_dqn_paper.tools.campaign.status import RunStatus, campaign_summary
 

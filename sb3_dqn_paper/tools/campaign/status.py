@@ -6,12 +6,13 @@ campaign's files alone, so it works while ``campaign run`` is running, after it 
 import json
 import os
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from rich.table import Table
 
 from sb3_dqn_paper.tools.campaign.config import CampaignConfig
-from sb3_dqn_paper.tools.campaign.runs import Run, RunLock, campaign_runs, log_progress
+from sb3_dqn_paper.tools.campaign.runs import Run, RunLock, campaign_runs, log_progress, next_stop, run_stops
 
 
 @dataclass
@@ -28,6 +29,8 @@ class RunStatus:
     :param last_evaluation: ``(agent steps, average score, games)`` of the newest evaluation
     :param state: ``running``, ``waiting`` (owned by a live campaign process, not running yet), ``stopped``, ``done``,
         ``failed`` or ``not started``
+    :param stop: Where its current segment ends when nothing stops it: the next milestone, else the target (default:
+        the target)
     """
 
     run: Run
@@ -37,13 +40,14 @@ class RunStatus:
     epsilon: float | None
     last_evaluation: tuple[int, float | None, int] | None
     state: str
+    stop: int | None = None
 
     @property
     def eta_seconds(self) -> float | None:
-        """Seconds to the run's total at the current speed, if running."""
+        """Seconds to the end of the running segment (:attr:`stop`) at the current speed, if running."""
         if not self.steps_per_second:
             return None
-        return max(0, self.target - self.steps) / self.steps_per_second
+        return max(0, (self.stop or self.target) - self.steps) / self.steps_per_second
 
 
 def _epsilon(steps: int, hyperparams: dict) -> float:
@@ -74,11 +78,12 @@ def _run_hyperparams(run: Run) -> dict:
     return {}
 
 
-def run_status(run: Run, target: int, running_here: bool = False) -> RunStatus:
+def run_status(run: Run, target: int, running_here: bool = False, stops: Sequence[int] = ()) -> RunStatus:
     """
     :param run: The run
     :param target: Its total agent steps
     :param running_here: Whether this process runs it (its lock cannot tell then)
+    :param stops: Where its segments end when nothing stops them (``run_stops``; default: only at the target)
     :return: The run's status
     """
     checkpoints = run.checkpoints()
@@ -116,7 +121,7 @@ def run_status(run: Run, target: int, running_here: bool = False) -> RunStatus:
         state = "not started"
     else:
         state = "stopped"
-    return RunStatus(run, target, steps, speed, epsilon, last, state)
+    return RunStatus(run, target, steps, speed, epsilon, last, state, next_stop(steps, stops or [target]))
 
 
 def campaign_status(out: str | os.PathLike, config: CampaignConfig, running_here: set[str] = frozenset()) -> list[RunStatus]:
@@ -126,7 +131,11 @@ def campaign_status(out: str | os.PathLike, config: CampaignConfig, running_here
     :param running_here: Names of the runs this process runs
     :return: The status of every run
     """
-    return [run_status(run, config.targets[run.name], run.name in running_here) for run in campaign_runs(out, config)]
+    statuses = []
+    for run in campaign_runs(out, config):
+        target = config.targets[run.name]
+        statuses.append(run_status(run, target, run.name in running_here, run_stops(config, target)))
+    return statuses
 
 
 def format_duration(seconds: float | None) -> str:
@@ -160,6 +169,14 @@ def campaign_summary(statuses: list[RunStatus]) -> str:
     return line
 
 
+def _eta(status: RunStatus) -> str:
+    """The ETA column: the time to the segment's end, and that end where it is a milestone before the target."""
+    eta = format_duration(status.eta_seconds)
+    if status.eta_seconds is not None and status.stop is not None and status.stop < status.target:
+        eta += f" to {status.stop:,}"
+    return eta
+
+
 def status_table(statuses: list[RunStatus], title: str | None = None) -> Table:
     """
     :param statuses: The runs' statuses
@@ -190,7 +207,7 @@ def status_table(statuses: list[RunStatus], title: str | None = None) -> Table:
             f"{status.steps:,}",
             f"{status.target:,}",
             "-" if status.steps_per_second is None else f"{status.steps_per_second:.1f}",
-            format_duration(status.eta_seconds),
+            _eta(status),
             "-" if status.epsilon is None else f"{status.epsilon:.3f}",
             evaluation,
             status.state,
