@@ -422,3 +422,30 @@ def test_the_summary_line_adds_up_the_runs() -> None:
         "all runs: 1,000,000 of 2,000,000 agent steps (50.0 %); 1 of 2 running segments not timed yet (starting), "
         "so no wall time left is given"
     )
+
+
+def test_the_status_table_is_built_only_when_it_is_shown() -> None:
+    from sb3_dqn_paper.tools.campaign.cli import PLAIN_STATUS_INTERVAL, StatusReport
+
+    now = [0.0]
+    built: list[float] = []
+    shown: list[str] = []
+
+    def build(scheduler: object) -> str:
+        built.append(now[0])
+        return f"table at {now[0]:g}"
+
+    report = StatusReport(build, shown.append, interval=PLAIN_STATUS_INTERVAL, clock=lambda: now[0])
+    for second in range(1_500):  # the scheduler's polls, one a second, for 25 minutes
+        now[0] = float(second)
+        report(None)  # type: ignore[arg-type]
+    now[0] = 1_500.0
+    report(None, force=True)  # type: ignore[arg-type]  # the table at the end of a run
+    assert built == [0.0, 600.0, 1_200.0, 1_500.0]
+    assert shown == ["table at 0", "table at 600", "table at 1200", "table at 1500"]
+
+    every_call = StatusReport(build, shown.append, interval=0.0, clock=lambda: now[0])  # a terminal's live table
+    built.clear()
+    for _ in range(3):
+        every_call(None)  # type: ignore[arg-type]
+    assert built == [1_500.0] * 3

@@ -20,7 +20,8 @@ import shlex
 import shutil
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 from sb3_dqn_paper.errors import InvalidArgumentError, PaperDQNError
 from sb3_dqn_paper.tools.campaign.config import (
@@ -37,10 +38,56 @@ from sb3_dqn_paper.tools.campaign.config import (
     write_config,
 )
 
+if TYPE_CHECKING:
+    from rich.console import RenderableType
+    from rich.table import Table
+
+    from sb3_dqn_paper.tools.campaign.scheduler import Scheduler
+
 #: Bytes per stored transition of a 1M replay memory, the largest of the seven games (docs/replay-buffer.md).
 CHECKPOINT_BYTES_PER_TRANSITION = {"zstd": 1_404, "lz4": 1_980, "none": 7_056}
 #: Seconds between two status tables when the output is not a terminal.
 PLAIN_STATUS_INTERVAL = 600.0
+
+
+class StatusReport:
+    """
+    What ``campaign run`` shows of its runs, called by the scheduler at every poll (about once a second): the table
+    is built only when it is shown, since building it reads every run's files (12 ms of CPU for seven runs on a 2.8 GHz
+    Intel Xeon; built at every poll and thrown away, it took 1 % of a core from the runs of a campaign writing to a log
+    file).
+
+    :param build: Builds the table from the scheduler
+    :param show: Shows it (``Live.update`` in a terminal, ``Console.print`` for a log file)
+    :param interval: Seconds between two tables shown (0: every call)
+    :param clock: Seconds, monotonic (``time.monotonic``; a test passes its own)
+    """
+
+    def __init__(
+        self,
+        build: Callable[["Scheduler"], "RenderableType"],
+        show: Callable[["RenderableType"], None],
+        interval: float,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.build = build
+        self.show = show
+        self.interval = interval
+        self.clock = clock
+        self.last_shown: float | None = None
+
+    def __call__(self, scheduler: "Scheduler", force: bool = False) -> None:
+        """
+        Show the table if it is due.
+
+        :param scheduler: The running scheduler
+        :param force: Show it even if the last one is less than ``interval`` old (the table at the end of a run)
+        """
+        now = self.clock()
+        if not force and self.last_shown is not None and now - self.last_shown < self.interval:
+            return
+        self.last_shown = now
+        self.show(self.build(scheduler))
 
 
 def make_parser() -> argparse.ArgumentParser:
@@ -169,33 +216,29 @@ def cmd_run(args: argparse.Namespace) -> int:
     if not console.is_terminal:
         console = Console(width=160)  # a log file: no wrapping at 80 columns
     live = None
-    last_table = [0.0]
 
     def say(line: str) -> None:
         target = live.console if live is not None else console
         target.print(f"[{time.strftime('%H:%M:%S')}] {line}", highlight=False, soft_wrap=True, markup=False)
 
-    def report(scheduler: Scheduler) -> None:
+    def build(scheduler: Scheduler) -> "Table":
         statuses = [s for s in campaign_status(out, config, set(scheduler.segments)) if s.run.name in selected]
-        table = status_table(statuses, title=f"campaign {out} at {time.strftime('%H:%M:%S')}")
-        if live is not None:
-            live.update(table)
-        elif time.time() - last_table[0] >= PLAIN_STATUS_INTERVAL:
-            last_table[0] = time.time()
-            console.print(table)
+        return status_table(statuses, title=f"campaign {out} at {time.strftime('%H:%M:%S')}")
 
     if disk:
         say(disk)
-    scheduler = Scheduler(out, config, jobs, args.keep_checkpoints, report=report, say=say, selected=selected)
     if console.is_terminal:
         from rich.live import Live
 
         with Live(console=console, refresh_per_second=1) as live:
+            report = StatusReport(build, live.update, interval=0.0)
+            scheduler = Scheduler(out, config, jobs, args.keep_checkpoints, report=report, say=say, selected=selected)
             status = scheduler.run()
     else:
+        report = StatusReport(build, console.print, interval=PLAIN_STATUS_INTERVAL)
+        scheduler = Scheduler(out, config, jobs, args.keep_checkpoints, report=report, say=say, selected=selected)
         status = scheduler.run()
-        last_table[0] = 0.0
-        report(scheduler)
+        report(scheduler, force=True)
     if scheduler.stop_signal is not None:
         say("stopped; run the same command to go on")
         return 0

@@ -131,8 +131,8 @@ class Scheduler:
     :param config: Its configuration (already checked and saved)
     :param jobs: Runs at a time
     :param keep_checkpoints: Sound checkpoints kept per run (the newest ones); the others are deleted once evaluated
-    :param report: Called with the scheduler whenever a segment starts or ends, and at every housekeeping pass (the
-        live status table)
+    :param report: Called with the scheduler at every poll of the processes, about once a second, and at the end (the
+        status table; it decides itself whether to build and show one)
     :param say: Prints a line for the user
     :param selected: Names of the runs to run (default: all); milestones hold among these
     """
