@@ -3,6 +3,7 @@
 human-normalised aggregates checked against rliable's own functions.
 """
 
+import hashlib
 import json
 import pathlib
 
@@ -126,3 +127,55 @@ def test_one_seed_interval_resamples_the_evaluation_games() -> None:
     row = np.array([[human_normalised(s.mean(), k) for s, k in zip(varying, keys, strict=True)]])
     low, high = bootstrap_over_games_episodes(varying, keys, reps=500)["iqm"]
     assert low < aggregate_iqm(row) < high and high - low > 0.01
+
+
+def _campaign_with_model(folder: pathlib.Path, steps: int, seed: int) -> pathlib.Path:
+    """A CartPole campaign whose one run kept the evaluated model at ``steps`` (a PaperDQN of seed ``seed``)."""
+    from collections import OrderedDict
+
+    import yaml
+
+    from sb3_dqn_paper import PaperDQN
+
+    write_config(folder, make_config(["CartPole-v1"], [0], 2 * steps, [steps]))
+    segment = folder / "runs" / run_name("CartPole-v1", 0) / "paper_dqn" / "CartPole-v1_1"
+    (segment / "CartPole-v1").mkdir(parents=True)
+    config = OrderedDict([("buffer_size", 100), ("policy", "MlpPolicy")])
+    (segment / "CartPole-v1" / "config.yml").write_text(yaml.dump(config))
+    model = PaperDQN("MlpPolicy", "CartPole-v1", buffer_size=100, seed=seed, device="cpu")
+    model.num_timesteps = steps
+    model.save(segment / f"model_{steps}_steps.zip")
+    write_evaluation(folder, "CartPole-v1", steps, [10.0, 12.0])
+    return folder
+
+
+def test_agents_follow_the_latest_campaign_among_equals(tmp_path: pathlib.Path) -> None:
+    """An agent is replaced by one with more agent steps or by another campaign's at as many, never by fewer steps,
+    and the same model file is not exported again (no new file for git at every landing)."""
+    from sb3_dqn_paper import PaperDQN
+    from sb3_dqn_paper.tools.campaign.config import read_config
+    from sb3_dqn_paper.tools.campaign.table import export_latest_agents
+
+    agents = tmp_path / "agents"
+    agent = agents / "paper_dqn" / "CartPole-v1_1"
+    first, second = (_campaign_with_model(tmp_path / name, 1000, seed) for name, seed in (("first", 1), ("second", 2)))
+    shorter = _campaign_with_model(tmp_path / "shorter", 500, 3)
+
+    def weights(path: pathlib.Path) -> list[float]:
+        return [float(x) for x in PaperDQN.load(path, device="cpu").q_net.state_dict()["q_net.0.weight"].flatten()[:8]]
+
+    assert export_latest_agents(first, read_config(first), agents) == [str(agent)]
+    assert weights(agent / "CartPole-v1.zip") == weights(next(first.rglob("model_1000_steps.zip")))
+    info = json.loads((agent / "CartPole-v1" / "agent.json").read_text())
+    assert info["num_timesteps"] == 1000
+    assert info["source_sha256"] == hashlib.sha256(next(first.rglob("model_1000_steps.zip")).read_bytes()).hexdigest()
+    shipped = (agent / "CartPole-v1.zip").read_bytes()
+    # the same file again: left as it is, byte for byte
+    assert export_latest_agents(first, read_config(first), agents) == []
+    assert (agent / "CartPole-v1.zip").read_bytes() == shipped
+    # fewer agent steps: kept
+    assert export_latest_agents(shorter, read_config(shorter), agents) == []
+    # another campaign at as many agent steps: replaced
+    assert export_latest_agents(second, read_config(second), agents) == [str(agent)]
+    assert weights(agent / "CartPole-v1.zip") == weights(next(second.rglob("model_1000_steps.zip")))
+    assert weights(agent / "CartPole-v1.zip") != weights(next(first.rglob("model_1000_steps.zip")))

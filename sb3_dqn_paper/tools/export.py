@@ -16,7 +16,7 @@ with a full replay memory) or the run's final model. What is written, under ``FO
   (``enjoy`` reads ``env_kwargs`` from it), and without ``seed`` for a run resumed from a checkpoint (``-i``), whose
   seed rl-zoo3 draws but an exact resume does not apply;
 - ``<EnvId>/agent.json``: where the agent comes from (source file name, agent steps, updates, games, exploration rate,
-  versions, SHA-256 of the model file, and the checkpoint the run resumed, if it did).
+  versions, SHA-256 of the model file and of its source file, and the checkpoint the run resumed, if it did).
 
 rl-zoo3 has no command for this: its ``enjoy`` reads run folders as ``train`` writes them, and a checkpoint with its
 replay buffer is too large to ship.
@@ -44,7 +44,11 @@ MACHINE_ARGS = ("log_folder", "trained_agent", "tensorboard_log", "conf_file", "
 AGENT_INFO_FILE = "agent.json"
 
 
-def _sha256(path: str) -> str:
+def file_sha256(path: str | os.PathLike) -> str:
+    """
+    :param path: A file
+    :return: The SHA-256 of its bytes, in hex (read in 1 MiB blocks)
+    """
     digest = hashlib.sha256()
     with open(path, "rb") as file:
         for block in iter(lambda: file.read(1 << 20), b""):
@@ -177,6 +181,7 @@ def export_agent(source: str, folder: str, env_id: str | None = None, run_id: in
     info: dict[str, Any] = {
         "env_id": env_id,
         "source": os.path.basename(source),
+        "source_sha256": file_sha256(source),
         "num_timesteps": int(model.num_timesteps),
         "n_updates": int(model._n_updates),
         "exploration_rate": float(model.exploration_rate),
@@ -199,7 +204,7 @@ def export_agent(source: str, folder: str, env_id: str | None = None, run_id: in
                 info["resumed_from"] = os.path.basename(args["trained_agent"])
             with open(os.path.join(staging, env_name, "args.yml"), "w") as file:
                 yaml.dump(shipped, file)
-        info["model_sha256"] = _sha256(model_file)
+        info["model_sha256"] = file_sha256(model_file)
         info["model_bytes"] = os.path.getsize(model_file)
         with open(os.path.join(staging, env_name, AGENT_INFO_FILE), "w") as file:
             json.dump(info, file, indent=2)

@@ -424,14 +424,16 @@ def normalised_markdown(config: CampaignConfig, summaries: dict[int, dict[str, A
 def export_latest_agents(out: str | os.PathLike, config: CampaignConfig, folder: str | os.PathLike) -> list[str]:
     """
     Export each run's latest evaluated model into ``folder`` in rl-zoo3's layout (``zoo.export``), as run
-    ``<EnvId>_<k>`` for the k-th seed. An agent already there with as many agent steps or more is left as it is.
+    ``<EnvId>_<k>`` for the k-th seed. An agent already there with more agent steps is left as it is, and so is one
+    exported from this very model file (the same ``source_sha256``); one with as many agent steps from another file
+    (an earlier campaign) is replaced, as the README and the combined Table 1 take the latest campaign among equals.
 
     :param out: The campaign folder
     :param config: Its configuration
     :param folder: The agents folder (``rl_zoo3.enjoy -f``)
     :return: The written run folders
     """
-    from sb3_dqn_paper.tools.export import AGENT_INFO_FILE, export_agent
+    from sb3_dqn_paper.tools.export import AGENT_INFO_FILE, export_agent, file_sha256
 
     written = []
     for run in campaign_runs(out, config):
@@ -442,8 +444,11 @@ def export_latest_agents(out: str | os.PathLike, config: CampaignConfig, folder:
         run_id = config.seeds.index(run.seed) + 1
         env_name = run.env_id.replace("/", "-")
         info_file = pathlib.Path(folder) / "paper_dqn" / f"{env_name}_{run_id}" / env_name / AGENT_INFO_FILE
-        if info_file.is_file() and int(json.loads(info_file.read_text()).get("num_timesteps", 0)) >= steps:
-            continue
+        if info_file.is_file():
+            shipped = json.loads(info_file.read_text())
+            shipped_steps = int(shipped.get("num_timesteps", 0))
+            if shipped_steps > steps or (shipped_steps == steps and shipped.get("source_sha256") == file_sha256(model)):
+                continue
         written.append(export_agent(str(model), str(folder), run.env_id, run_id=run_id, overwrite=True))
     return written
 
