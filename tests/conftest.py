@@ -1,6 +1,7 @@
 """Shared test setup: one torch thread (CI has 2 cores) and the Atari environments registered."""
 
 import signal
+from collections.abc import Iterator
 
 import pytest
 import torch as th
@@ -15,6 +16,17 @@ def _ctrl_c_raises() -> None:
     """
     if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
         signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _sb3_log_folder(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """
+    SB3 makes a folder ``SB3-<time>`` in the system's temporary folder at every ``learn()`` without a log folder
+    (``configure(None)``); the suite's hundreds of them go to pytest's temporary folder instead, subprocesses included.
+    """
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("SB3_LOGDIR", str(tmp_path_factory.mktemp("sb3-logger")))
+        yield
 
 
 @pytest.fixture(autouse=True, scope="session")
