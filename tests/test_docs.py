@@ -489,7 +489,8 @@ def test_campaign_tables_are_its_evaluations(page: str) -> None:
     first, last = ("game", "run (wall time)") if page == "README.md" else ("campaign game", "campaign started")
     header = text.split(f"| {first} |", 1)[1].splitlines()[0]
     column = [cell.strip() for cell in header.strip().strip("|").split("|")].index(last) + 1
-    rows = [cells for cells in markdown_rows(text, first) if "campaign" in cells[column] or page != "README.md"]
+    every_row = markdown_rows(text, first)
+    rows = [cells for cells in every_row if "campaign" in cells[column] or page != "README.md"]
     assert rows
     shown = set()
     for cells in rows:
@@ -506,16 +507,13 @@ def test_campaign_tables_are_its_evaluations(page: str) -> None:
         # each game's furthest run, as `campaign combine` chose it (docs/results/table1), at its latest evaluation,
         # unless the README's row of that game is a run outside the campaigns (a 1M run) with more agent steps
         combined = json.loads((ROOT / "docs" / "results" / "table1" / "table1.json").read_text())
-        further = {
-            titles[cells[0]]: int(cells[1].replace(",", ""))
-            for cells in markdown_rows(text, first)
-            if "campaign" not in cells[column]
-        }
+        further = {titles[cells[0]]: int(cells[1].replace(",", "")) for cells in every_row if "campaign" not in cells[column]}
+        furthest = {key: max(map(int, by_steps)) for key, by_steps in combined["scores"].items()}
         latest = {
-            (pathlib.Path(combined["sources"][key]).parent.name.removeprefix("campaign-"), key, max(map(int, by_steps)))
-            for key, by_steps in combined["scores"].items()
+            (pathlib.Path(combined["sources"][key]).parent.name.removeprefix("campaign-"), key, steps)
+            for key, steps in furthest.items()
+            if further.get(key, 0) <= steps
         }
-        latest = {(campaign, key, steps) for campaign, key, steps in latest if further.get(key, 0) <= steps}
     else:
         # every game's latest evaluation in the newest campaign
         newest = max(reports)
