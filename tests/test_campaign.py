@@ -40,6 +40,10 @@ RUN = ["--games", GAMES, "--steps", str(STEPS), "--save-freq", "1000", "--eval-e
        "--milestones", "2000", "--hyperparams", "learning_starts:500"]  # fmt: skip
 
 
+#: The same campaign evaluated at the milestone and the end only (four evaluations fewer): for the tests of stops.
+FEW_EVALS = [*RUN, "--eval-every", "2000"]
+
+
 def campaign(out: pathlib.Path, *args: str, check: bool = True, timeout: float = 600):
     return run_python(["-m", "sb3_dqn_paper.tools.campaign", *args], cwd=out.parent, check=check, timeout=timeout)
 
@@ -201,7 +205,7 @@ def test_status_and_commands(uninterrupted: pathlib.Path) -> None:
 def test_a_crashing_run_is_reported_and_the_other_finishes(tmp_path: pathlib.Path) -> None:
     require_installed_hook()
     out = tmp_path / "campaign"
-    process = start_python(["-m", "sb3_dqn_paper.tools.campaign", "run", str(out), *RUN, "--jobs", "2"], cwd=tmp_path)
+    process = start_python(["-m", "sb3_dqn_paper.tools.campaign", "run", str(out), *FEW_EVALS, "--jobs", "2"], cwd=tmp_path)
     acrobot_log = out / "runs" / "Acrobot-v1_seed0" / "segments" / "001.log"
     # killed once its first checkpoint (1,000 of the segment's 2,000 steps) is written: mid-run, with a checkpoint
     # to resume from (waiting for a log line instead depended on the episodes' lengths, which differ between CPUs)
@@ -225,7 +229,7 @@ def test_a_crashing_run_is_reported_and_the_other_finishes(tmp_path: pathlib.Pat
     status = campaign(out, "status", str(out)).stdout
     assert any("Acrobot" in line and "failed" in line for line in status.splitlines()), status
     # the same command again resumes the crashed run from its newest checkpoint
-    result = campaign(out, "run", str(out), *RUN)
+    result = campaign(out, "run", str(out), *FEW_EVALS)
     assert re.search(r"Acrobot-v1_seed0: segment to [\d,]+ agent steps \(resuming rl_model_\d+_steps\.zip\)", result.stdout)
     assert (out / "evals" / "Acrobot-v1_seed0" / f"{STEPS}.json").is_file()
     assert not (out / "runs" / "Acrobot-v1_seed0" / "failed.json").exists()
@@ -311,7 +315,7 @@ def test_segments_evaluation_points_and_commands() -> None:
 def test_a_killed_campaign_leaves_no_run_behind(tmp_path: pathlib.Path) -> None:
     require_installed_hook()
     out = tmp_path / "campaign"
-    args = ["--games", "CartPole-v1", "--steps", str(STEPS), "--save-freq", "1000", "--eval-every", "1000",
+    args = ["--games", "CartPole-v1", "--steps", str(STEPS), "--save-freq", "1000", "--eval-every", str(STEPS),
             "--eval-steps", "200", "--hyperparams", "learning_starts:500"]  # fmt: skip
     process = start_python(["-m", "sb3_dqn_paper.tools.campaign", "run", str(out), *args], cwd=tmp_path)
     deadline = time.time() + 300
@@ -342,7 +346,7 @@ def test_a_killed_campaign_leaves_no_run_behind(tmp_path: pathlib.Path) -> None:
 def test_two_run_commands_on_one_folder_share_nothing(tmp_path: pathlib.Path) -> None:
     require_installed_hook()
     out = tmp_path / "campaign"
-    first = start_python(["-m", "sb3_dqn_paper.tools.campaign", "run", str(out), *RUN, "--jobs", "1"], cwd=tmp_path)
+    first = start_python(["-m", "sb3_dqn_paper.tools.campaign", "run", str(out), *FEW_EVALS, "--jobs", "1"], cwd=tmp_path)
     deadline = time.time() + 300
     while not (out / "runs" / "CartPole-v1_seed0" / "segment.pid").is_file():
         assert first.poll() is None and time.time() < deadline
