@@ -3,8 +3,17 @@
 import signal
 from collections.abc import Iterator
 
+import gymnasium
+import gymnasium.envs.registration
+import gymnasium.wrappers
+import gymnasium.wrappers.common
 import pytest
 import torch as th
+
+#: Where rl-zoo3's ``gym_patches`` (run when rl_zoo3 is first imported) puts its ``PatchedTimeLimit`` in place of
+#: gymnasium's ``TimeLimit``, for every env built afterwards in the process; their values before any test ran.
+_TIME_LIMIT_SLOTS = [gymnasium.wrappers, gymnasium.wrappers.common, gymnasium.envs.registration]
+_TIME_LIMIT_BEFORE = {module: getattr(module, "TimeLimit", None) for module in _TIME_LIMIT_SLOTS}
 
 
 @pytest.fixture(autouse=True, scope="session")
@@ -27,6 +36,22 @@ def _sb3_log_folder(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("SB3_LOGDIR", str(tmp_path_factory.mktemp("sb3-logger")))
         yield
+
+
+@pytest.fixture(autouse=True)
+def _gymnasium_time_limit(request: pytest.FixtureRequest) -> None:
+    """
+    A test without the ``zoo`` marker builds its envs with gymnasium's own ``TimeLimit``, as in a process that never
+    imported rl_zoo3, whichever tests ran before it in the same process (with pytest-xdist, a worker runs the files
+    in no fixed order). Checkpoints record the env's wrapper classes, so the patched class would be refused on resume.
+    """
+    if request.node.get_closest_marker("zoo") is None:
+        for module, value in _TIME_LIMIT_BEFORE.items():
+            if value is None:
+                if hasattr(module, "TimeLimit"):
+                    delattr(module, "TimeLimit")
+            else:
+                module.TimeLimit = value
 
 
 @pytest.fixture(autouse=True, scope="session")
