@@ -2,8 +2,8 @@
 # Land a campaign's results in the repository: its small files (configuration, evaluations, Monitor logs and
 # rl-zoo3 arguments of every segment) under DEST/data, then `campaign report` on the campaign folder (Table 1,
 # references, human-normalised scores, learning curves) into DEST, and each run's latest evaluated agent into agents/
-# (an agent already there with more agent steps, or from the same model file, is kept; one with as many agent steps
-# from another campaign is replaced: the latest campaign among equals, as in the README), and the Table 1 of all
+# (an agent already there with more agent steps, from the same model file or with the same weights, is kept; one with
+# as many agent steps and other weights is replaced: the latest campaign among equals, as in the README), and the Table 1 of all
 # landed campaigns together into docs/results/table1/.
 #
 #   bash scripts/campaign_snapshot.sh ~/runs/campaign docs/results/campaign-2026-12-05

@@ -129,8 +129,11 @@ def test_one_seed_interval_resamples_the_evaluation_games() -> None:
     assert low < aggregate_iqm(row) < high and high - low > 0.01
 
 
-def _campaign_with_model(folder: pathlib.Path, steps: int, seed: int) -> pathlib.Path:
-    """A CartPole campaign whose one run kept the evaluated model at ``steps`` (a PaperDQN of seed ``seed``)."""
+def _campaign_with_model(folder: pathlib.Path, steps: int, seed: int, episodes: int = 0) -> pathlib.Path:
+    """
+    A CartPole campaign whose one run kept the evaluated model at ``steps`` (a PaperDQN of seed ``seed``; ``episodes``
+    changes the file, not the weights).
+    """
     from collections import OrderedDict
 
     import yaml
@@ -143,15 +146,18 @@ def _campaign_with_model(folder: pathlib.Path, steps: int, seed: int) -> pathlib
     config = OrderedDict([("buffer_size", 100), ("policy", "MlpPolicy")])
     (segment / "CartPole-v1" / "config.yml").write_text(yaml.dump(config))
     model = PaperDQN("MlpPolicy", "CartPole-v1", buffer_size=100, seed=seed, device="cpu")
-    model.num_timesteps = steps
+    model.num_timesteps, model._episode_num = steps, episodes
     model.save(segment / f"model_{steps}_steps.zip")
     write_evaluation(folder, "CartPole-v1", steps, [10.0, 12.0])
     return folder
 
 
 def test_agents_follow_the_latest_campaign_among_equals(tmp_path: pathlib.Path) -> None:
-    """An agent is replaced by one with more agent steps or by another campaign's at as many, never by fewer steps,
-    and the same model file is not exported again (no new file for git at every landing)."""
+    """
+    An agent is replaced by one with more agent steps or by another campaign's at as many, never by fewer steps; the
+    same model file, or another with the same weights (a run that repeated it), is not exported again (no new file
+    for git at every landing).
+    """
     from sb3_dqn_paper import PaperDQN
     from sb3_dqn_paper.tools.campaign.config import read_config
     from sb3_dqn_paper.tools.campaign.table import export_latest_agents
@@ -179,3 +185,10 @@ def test_agents_follow_the_latest_campaign_among_equals(tmp_path: pathlib.Path) 
     assert export_latest_agents(second, read_config(second), agents) == [str(agent)]
     assert weights(agent / "CartPole-v1.zip") == weights(next(second.rglob("model_1000_steps.zip")))
     assert weights(agent / "CartPole-v1.zip") != weights(next(first.rglob("model_1000_steps.zip")))
+    # a run that repeated the second one (another file, the same weights): kept, byte for byte
+    repeat = _campaign_with_model(tmp_path / "repeat", 1000, 2, episodes=7)
+    files = [next(campaign.rglob("model_1000_steps.zip")).read_bytes() for campaign in (second, repeat)]
+    assert files[0] != files[1]
+    shipped = (agent / "CartPole-v1.zip").read_bytes()
+    assert export_latest_agents(repeat, read_config(repeat), agents) == []
+    assert (agent / "CartPole-v1.zip").read_bytes() == shipped

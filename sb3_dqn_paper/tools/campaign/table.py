@@ -425,8 +425,10 @@ def export_latest_agents(out: str | os.PathLike, config: CampaignConfig, folder:
     """
     Export each run's latest evaluated model into ``folder`` in rl-zoo3's layout (``zoo.export``), as run
     ``<EnvId>_<k>`` for the k-th seed. An agent already there with more agent steps is left as it is, and so is one
-    exported from this very model file (the same ``source_sha256``); one with as many agent steps from another file
-    (an earlier campaign) is replaced, as the README and the combined Table 1 take the latest campaign among equals.
+    exported from this very model file (the same ``source_sha256``) or one with the same agent steps and the same
+    policy weights, bit for bit (a run that repeated it, such as Breakout's 1M run, whose files are kept); one with as
+    many agent steps and other weights (an earlier campaign's) is replaced, as the README and the combined Table 1
+    take the latest campaign among equals.
 
     :param out: The campaign folder
     :param config: Its configuration
@@ -447,10 +449,26 @@ def export_latest_agents(out: str | os.PathLike, config: CampaignConfig, folder:
         if info_file.is_file():
             shipped = json.loads(info_file.read_text())
             shipped_steps = int(shipped.get("num_timesteps", 0))
-            if shipped_steps > steps or (shipped_steps == steps and shipped.get("source_sha256") == file_sha256(model)):
+            if shipped_steps > steps:
+                continue
+            if shipped_steps == steps and (
+                shipped.get("source_sha256") == file_sha256(model)
+                or _same_policy(info_file.parent.parent / f"{env_name}.zip", model)
+            ):
                 continue
         written.append(export_agent(str(model), str(folder), run.env_id, run_id=run_id, overwrite=True))
     return written
+
+
+def _same_policy(first: pathlib.Path, second: pathlib.Path) -> bool:
+    """:return: Whether two SB3 model files hold the same policy tensors, bit for bit (read from the zips, no model built)"""
+    import torch as th
+    from stable_baselines3.common.save_util import load_from_zip_file
+
+    if not first.is_file():
+        return False
+    policies = [load_from_zip_file(path, device="cpu", load_data=False)[1]["policy"] for path in (first, second)]
+    return policies[0].keys() == policies[1].keys() and all(th.equal(policies[0][k], policies[1][k]) for k in policies[0])
 
 
 def _latest_model(run: Run) -> tuple[int, pathlib.Path] | None:
