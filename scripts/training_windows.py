@@ -10,11 +10,12 @@ and end (``segments/NNN.json``), their frames scaled to that span; a game is cou
 """
 
 import argparse
-import json
 import pathlib
 
 import numpy as np
 from stable_baselines3.common.monitor import load_results
+
+from sb3_dqn_paper.tools.campaign.provenance import read_records
 
 
 def placed_games(run: pathlib.Path) -> tuple[np.ndarray, np.ndarray]:
@@ -23,11 +24,10 @@ def placed_games(run: pathlib.Path) -> tuple[np.ndarray, np.ndarray]:
     :return: The agent step at which each completed training game ended, and its score, over the ended segments
     """
     steps, scores = [], []
-    for record_file in sorted((run / "segments").glob("[0-9][0-9][0-9].json")):
-        record = json.loads(record_file.read_text())
+    for record in read_records(run / "segments"):
         if record.get("steps_at_end") is None:
             continue  # a segment still running, or one that left no record of its end
-        folders = list((run / "paper_dqn").glob(f"*_{int(record_file.stem)}"))
+        folders = list((run / "paper_dqn").glob(f"*_{record['segment']}"))
         if len(folders) != 1 or not list(folders[0].glob("*.monitor.csv")):
             continue
         games = load_results(str(folders[0]))

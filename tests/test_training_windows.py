@@ -9,6 +9,8 @@ import sys
 import numpy as np
 from stable_baselines3.common.monitor import Monitor
 
+from sb3_dqn_paper.tools.campaign.provenance import RECORD_KIND
+
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "scripts" / "training_windows.py"
 
@@ -23,7 +25,7 @@ def load_script():
 def write_segment(run: pathlib.Path, number: int, start: int, end: int | None, games: list[tuple[float, int]]) -> None:
     """A segment record and a Monitor file with the given (score, frames) games, as a campaign leaves them."""
     (run / "segments").mkdir(parents=True, exist_ok=True)
-    record = {"segment": number, "steps_at_start": start, "steps_at_end": end}
+    record = {"kind": RECORD_KIND, "steps_at_start": start, "steps_at_end": end}
     (run / "segments" / f"{number:03d}.json").write_text(json.dumps(record))
     folder = run / "paper_dqn" / f"PongNoFrameskip-v4_{number}"
     folder.mkdir(parents=True)
@@ -76,7 +78,8 @@ def test_monitor_files_of_sb3_are_read(tmp_path: pathlib.Path) -> None:
         env.reset()
     env.close()
     (run / "segments").mkdir()
-    (run / "segments" / "001.json").write_text(json.dumps({"steps_at_start": 0, "steps_at_end": sum(lengths)}))
+    record = {"kind": RECORD_KIND, "steps_at_start": 0, "steps_at_end": sum(lengths)}
+    (run / "segments" / "001.json").write_text(json.dumps(record))
     steps, scores = load_script().placed_games(run)
     np.testing.assert_allclose(steps, np.cumsum(lengths))
     np.testing.assert_array_equal(scores, lengths)
