@@ -3,8 +3,10 @@ Average training game of a campaign run over windows of agent steps, from its Mo
 
 The Monitor sits below ``AtariWrapper`` and counts frames, including the no-op and FIRE frames of resets that are
 no agent steps, so frames / frame skip drifts ahead of the agent's steps over a run (about 6 % by 1M in Breakout).
-Each segment's games are therefore placed between the agent steps that the campaign recorded at the segment's start
-and end (``segments/NNN.json``), their frames scaled to that span; a game is counted in the window where it ended.
+The games are therefore placed as ``campaign report`` places them for its curves: each segment's games between the
+agent steps that the campaign recorded at the segment's start and end (``segments/NNN.json``), their frames scaled
+to that span (:func:`sb3_dqn_paper.tools.campaign.training_games.placed_run`); a game is counted in the window where
+it ended.
 
     python scripts/training_windows.py ~/runs/campaign/runs/QbertNoFrameskip-v4_seed0 750000 1000000 950000 1000000
 """
@@ -13,33 +15,25 @@ import argparse
 import pathlib
 
 import numpy as np
-from stable_baselines3.common.monitor import load_results
 
-from sb3_dqn_paper.tools.campaign.provenance import read_records
+from sb3_dqn_paper.tools.campaign.training_games import placed_run
+from sb3_dqn_paper.tools.run_folder import load_monitor_run
 
 
 def placed_games(run: pathlib.Path) -> tuple[np.ndarray, np.ndarray]:
     """
     :param run: A campaign run folder (``runs/<EnvId>_seed<N>``)
-    :return: The agent step at which each completed training game ended, and its score, over the ended segments
+    :return: The agent step at which each completed training game ended, and its score
     """
-    steps, scores = [], []
-    for record in read_records(run / "segments"):
-        if record.get("steps_at_end") is None:
-            continue  # a segment still running, or one that left no record of its end
-        folders = list((run / "paper_dqn").glob(f"*_{record['segment']}"))
-        if len(folders) != 1 or not list(folders[0].glob("*.monitor.csv")):
-            continue
-        games = load_results(str(folders[0]))
-        frames = np.cumsum(games["l"].to_numpy(dtype=np.float64))
-        if not len(frames):
-            continue
-        start, end = record["steps_at_start"], record["steps_at_end"]
-        steps.append(start + frames / frames[-1] * (end - start))
-        scores.append(games["r"].to_numpy(dtype=np.float64))
-    if not steps:
-        raise SystemExit(f"error: {run} has no ended segment with a Monitor log (segments/NNN.json, paper_dqn/*_N/)")
-    return np.concatenate(steps), np.concatenate(scores)
+    folders = sorted(path.parent for path in (run / "paper_dqn").glob("*/*.monitor.csv"))
+    monitor_run = load_monitor_run(str(folders[0]), frame_skip=1) if folders else None
+    games = None if monitor_run is None else placed_run(run, monitor_run.env_id)
+    if games is None:
+        raise SystemExit(
+            f"error: {run} has no training games that its segment records place (segments/NNN.json beside each "
+            "paper_dqn/<EnvId>_<n>/ folder with a Monitor log)"
+        )
+    return games.agent_steps, games.scores
 
 
 def main() -> None:

@@ -1,4 +1,7 @@
-"""scripts/training_windows.py places each segment's training games between the agent steps its record gives."""
+"""
+Training games placed at agent steps by a campaign's segment records (``campaign.training_games``), as
+``campaign report`` draws them and ``scripts/training_windows.py`` averages them over windows.
+"""
 
 import importlib.util
 import json
@@ -9,10 +12,15 @@ import sys
 import numpy as np
 from stable_baselines3.common.monitor import Monitor
 
-from sb3_dqn_paper.tools.campaign.provenance import RECORD_KIND
+from sb3_dqn_paper.tools.campaign.config import make_config, read_config, write_config
+from sb3_dqn_paper.tools.campaign.provenance import RECORD_KIND, machine_and_software, utc_now
+from sb3_dqn_paper.tools.campaign.table import write_campaign_report
+from sb3_dqn_paper.tools.campaign.training_games import placed_run, segment_folders
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "scripts" / "training_windows.py"
+PONG = "PongNoFrameskip-v4"
+MACHINE = machine_and_software()
 
 
 def load_script():
@@ -22,28 +30,50 @@ def load_script():
     return module
 
 
-def write_segment(run: pathlib.Path, number: int, start: int, end: int | None, games: list[tuple[float, int]]) -> None:
-    """A segment record and a Monitor file with the given (score, frames) games, as a campaign leaves them."""
+def write_record(run: pathlib.Path, number: int, start: int, end: int | None, resumed: str | None, status: int | None = 0):
+    """A segment record as `campaign run` writes it: the steps at its start and end, its command with ``-i``."""
     (run / "segments").mkdir(parents=True, exist_ok=True)
-    record = {"kind": RECORD_KIND, "steps_at_start": start, "steps_at_end": end}
+    command = ["python", "-m", "rl_zoo3.train", "--env", PONG] + (["-i", resumed] if resumed else [])
+    record = {"kind": RECORD_KIND, "started": utc_now(), "steps_at_start": start, **MACHINE, "command": command}
+    if end is not None:
+        record.update(ended=utc_now(), steps_at_end=end, exit_status=status)
     (run / "segments" / f"{number:03d}.json").write_text(json.dumps(record))
-    folder = run / "paper_dqn" / f"PongNoFrameskip-v4_{number}"
-    folder.mkdir(parents=True)
+
+
+def write_folder(run: pathlib.Path, number: int, resumed: str | None, games: list[tuple[float, int]]) -> None:
+    """rl-zoo3's folder of one segment: its Monitor file with the given (score, frames) games and its args.yml."""
+    folder = run / "paper_dqn" / f"{PONG}_{number}"
+    (folder / PONG).mkdir(parents=True)
+    (folder / PONG / "args.yml").write_text(f"env: {PONG}\ntrained_agent: '{resumed or ''}'\n")
     with open(folder / "0.monitor.csv", "w") as file:
-        file.write('#{"t_start": 0, "env_id": "PongNoFrameskip-v4"}\nr,l,t\n')
+        file.write(f'#{{"t_start": 0, "env_id": "{PONG}"}}\nr,l,t\n')
         for score, frames in games:
             file.write(f"{score},{frames},0.0\n")
 
 
-def test_games_are_placed_by_the_segment_records(tmp_path: pathlib.Path) -> None:
-    run = tmp_path / "runs" / "PongNoFrameskip-v4_seed0"
+def checkpoint(run: pathlib.Path, number: int, steps: int) -> str:
+    return str(run / "paper_dqn" / f"{PONG}_{number}" / f"rl_model_{steps}_steps.zip")
+
+
+def three_segments(run: pathlib.Path) -> None:
+    """Segment 1 (0 -> 1,000), 2 (-> 1,500), 3 still running, each with its record and folder."""
     # 4,400 frames for 1,000 agent steps (resets' frames are no agent steps), then 2,000 frames for 500 steps
-    write_segment(run, 1, 0, 1000, [(-21.0, 1100), (-20.0, 2200), (-19.0, 1100)])
-    write_segment(run, 2, 1000, 1500, [(-18.0, 1000), (-17.0, 1000)])
-    write_segment(run, 3, 1500, None, [(5.0, 100)])  # still running: left out
-    steps, scores = load_script().placed_games(run)
-    np.testing.assert_allclose(steps, [250, 750, 1000, 1250, 1500])
-    np.testing.assert_array_equal(scores, [-21, -20, -19, -18, -17])
+    write_record(run, 1, 0, 1000, None)
+    write_folder(run, 1, None, [(-21.0, 1100), (-20.0, 2200), (-19.0, 1100)])
+    write_record(run, 2, 1000, 1500, checkpoint(run, 1, 1000))
+    write_folder(run, 2, checkpoint(run, 1, 1000), [(-18.0, 1000), (-17.0, 1000)])
+    write_record(run, 3, 1500, None, checkpoint(run, 2, 1500))
+    write_folder(run, 3, checkpoint(run, 2, 1500), [(5.0, 100)])
+
+
+def test_games_are_placed_by_the_segment_records(tmp_path: pathlib.Path) -> None:
+    run = tmp_path / "runs" / f"{PONG}_seed0"
+    three_segments(run)
+    games = placed_run(run, PONG)
+    # segments that ended: frames scaled to their recorded span; the running one: frames / 4 from its start
+    np.testing.assert_allclose(games.agent_steps, [250, 750, 1000, 1250, 1500, 1525])
+    np.testing.assert_array_equal(games.scores, [-21, -20, -19, -18, -17, 5])
+    assert games.segments == tuple(str(run / "paper_dqn" / f"{PONG}_{n}") for n in (1, 2, 3))
     # frames / 4 would have put the third game at 1,100 agent steps, in the next window
     result = subprocess.run(
         [sys.executable, str(SCRIPT), str(run), "0", "1000", "1000", "1500"], capture_output=True, text=True, check=True
@@ -54,13 +84,72 @@ def test_games_are_placed_by_the_segment_records(tmp_path: pathlib.Path) -> None
     ]
 
 
+def test_records_are_linked_to_folders_by_the_checkpoint_they_resume(tmp_path: pathlib.Path) -> None:
+    """A segment that failed before rl-zoo3 made its folder shifts the numbers; the resumed checkpoint still links."""
+    run = tmp_path / "runs" / f"{PONG}_seed0"
+    write_record(run, 1, 0, 1000, None)
+    write_folder(run, 1, None, [(-21.0, 2000), (-20.0, 2000)])
+    write_record(run, 2, 1000, 1000, checkpoint(run, 1, 1000), status=1)  # no folder
+    write_record(run, 3, 1000, 2000, checkpoint(run, 1, 1000))
+    write_folder(run, 2, checkpoint(run, 1, 1000), [(-10.0, 4000)])
+    pairs = segment_folders(run, PONG)
+    assert [(record["segment"], folder.name) for record, folder in pairs] == [(1, f"{PONG}_1"), (3, f"{PONG}_2")]
+    np.testing.assert_allclose(placed_run(run, PONG).agent_steps, [500, 1000, 2000])
+
+
+def test_a_failed_segment_counts_frames_up_to_its_last_checkpoint(tmp_path: pathlib.Path) -> None:
+    """A crash: the games after its newest sound checkpoint were not continued by the next segment."""
+    run = tmp_path / "runs" / f"{PONG}_seed0"
+    write_record(run, 1, 0, 500, None, status=1)
+    write_folder(run, 1, None, [(-21.0, 1600), (-20.0, 1600)])  # 400 and 800 agent steps by frames / 4
+    write_record(run, 2, 500, 1000, checkpoint(run, 1, 500))
+    write_folder(run, 2, checkpoint(run, 1, 500), [(-19.0, 2000)])
+    games = placed_run(run, PONG)
+    np.testing.assert_allclose(games.agent_steps, [400, 1000])
+    np.testing.assert_array_equal(games.scores, [-21, -19])
+
+
+def test_a_folder_without_record_leaves_the_run_to_frames(tmp_path: pathlib.Path) -> None:
+    """A run begun by a version that wrote no records cannot be placed; the report counts its frames instead."""
+    out = tmp_path / "campaign"
+    write_config(out, make_config([PONG], [0], 1_000_000))
+    run = out / "runs" / f"{PONG}_seed0"
+    write_folder(run, 1, None, [(-21.0, 2000)])
+    write_folder(run, 2, checkpoint(run, 1, 1000), [(-20.0, 2200)])
+    write_record(run, 1, 1000, 1500, checkpoint(run, 1, 1000))
+    assert segment_folders(run, PONG) is None and placed_run(run, PONG) is None
+    write_campaign_report(out, read_config(out), tmp_path / "report")
+    table = (tmp_path / "report" / "curves" / "results.md").read_text()
+    assert "| Pong | PongNoFrameskip-v4 | 1 | 1,550 | 2 |" in table  # the resumed 1,000 + 2,200 frames / 4
+    assert "Budget (Monitor frames / frame skip)" in table
+
+
+def test_campaign_report_tables_the_placed_games(tmp_path: pathlib.Path) -> None:
+    out = tmp_path / "campaign"
+    write_config(out, make_config([PONG], [0], 1_000_000))
+    three_segments(out / "runs" / f"{PONG}_seed0")
+    write_campaign_report(out, read_config(out), tmp_path / "report")
+    table = (tmp_path / "report" / "curves" / "results.md").read_text()
+    assert "| Game | Env id | Runs | Budget (agent steps) | Games |" in table
+    assert "| Pong | PongNoFrameskip-v4 | 1 | 1,525 | 6 |" in table
+    assert "each campaign segment's games placed between the agent steps its record gives" in table
+    assert (tmp_path / "report" / "curves" / f"{PONG}.png").is_file()
+
+
 def test_odd_window_edges_are_refused(tmp_path: pathlib.Path) -> None:
     result = subprocess.run([sys.executable, str(SCRIPT), str(tmp_path), "0", "1000", "2000"], capture_output=True, text=True)
     assert result.returncode == 2 and "give the window edges in pairs (LO HI), got 3 numbers" in result.stderr
 
 
+def test_a_run_without_records_is_refused_by_the_script(tmp_path: pathlib.Path) -> None:
+    run = tmp_path / "runs" / f"{PONG}_seed0"
+    write_folder(run, 1, None, [(-21.0, 4400)])
+    result = subprocess.run([sys.executable, str(SCRIPT), str(run), "0", "1000"], capture_output=True, text=True)
+    assert result.returncode == 1 and "has no training games that its segment records place" in result.stderr
+
+
 def test_monitor_files_of_sb3_are_read(tmp_path: pathlib.Path) -> None:
-    """The files the script reads are SB3's Monitor format (the header line SB3 writes, then r, l, t)."""
+    """The files read are SB3's Monitor format (the header line SB3 writes, then r, l, t)."""
     import gymnasium as gym
 
     run = tmp_path / "runs" / "CartPole-v1_seed0"
@@ -78,7 +167,7 @@ def test_monitor_files_of_sb3_are_read(tmp_path: pathlib.Path) -> None:
         env.reset()
     env.close()
     (run / "segments").mkdir()
-    record = {"kind": RECORD_KIND, "steps_at_start": 0, "steps_at_end": sum(lengths)}
+    record = {"kind": RECORD_KIND, "steps_at_start": 0, "steps_at_end": sum(lengths), "exit_status": 0, "command": []}
     (run / "segments" / "001.json").write_text(json.dumps(record))
     steps, scores = load_script().placed_games(run)
     np.testing.assert_allclose(steps, np.cumsum(lengths))

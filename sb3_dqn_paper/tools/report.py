@@ -230,19 +230,20 @@ def evaluation_table(evaluations: Sequence[dict[str, Any]]) -> str:
     return _markdown(header, rows)
 
 
-def training_table(runs: Sequence[MonitorRun], window: int | None = None) -> str:
+def training_table(runs: Sequence[MonitorRun], window: int | None = None, budget: str = "Monitor frames / frame skip") -> str:
     """
     One Markdown row per env of the training logs: the average of each run's last games, beside Table 1.
 
     :param runs: Monitor runs
     :param window: Games averaged at the end of each run; ``None`` for :func:`auto_window`
+    :param budget: How the runs' agent steps were found, for the budget column's header
     :return: The table
     """
     header = [
         "Game",
         "Env id",
         "Runs",
-        "Budget (Monitor frames / frame skip)",
+        f"Budget ({budget})",
         "Games",
         "Last games",
         "Average of last games",
@@ -285,7 +286,11 @@ def _group_runs(runs: Sequence[MonitorRun]) -> dict[str, list[MonitorRun]]:
 
 
 def write_report(
-    paths: Sequence[str], out: str, window: int | None = None, frame_skip: int | None = None
+    paths: Sequence[str],
+    out: str,
+    window: int | None = None,
+    frame_skip: int | None = None,
+    placed_runs: Sequence[MonitorRun] = (),
 ) -> tuple[list[str], str]:
     """
     Write one PNG per env and the Markdown tables.
@@ -294,6 +299,8 @@ def write_report(
     :param out: Output folder (created if needed; the report's own files in it are replaced)
     :param window: Smoothing window in games; ``None`` for :func:`auto_window`
     :param frame_skip: Monitor steps per agent step; ``None`` for the paper's per-game value
+    :param placed_runs: Runs whose games are already at exact agent steps (a campaign's, placed by its records:
+        :func:`sb3_dqn_paper.tools.campaign.training_games.placed_run`), drawn and tabled beside those under ``paths``
     :return: The PNG paths and the Markdown text
     :raises InvalidArgumentError: when nothing is found, or for bad settings
     :raises SaveError: when a file cannot be written (then none of the report's files is changed)
@@ -302,7 +309,9 @@ def write_report(
         raise InvalidArgumentError(f"--window must be at least 1 game, got {window}")
     if frame_skip is not None and frame_skip < 1:
         raise InvalidArgumentError(f"--frame-skip must be at least 1, got {frame_skip}")
-    runs, evaluations = collect_inputs(paths, frame_skip)
+    runs, evaluations = collect_inputs(paths, frame_skip) if paths else ([], [])
+    counted = bool(runs)
+    runs = [*runs, *placed_runs]
     if not runs and not evaluations:
         raise InvalidArgumentError(f"Found no *.monitor.csv file and no evaluation .json file under {', '.join(paths)}")
     run_groups = _group_runs(runs)
@@ -329,13 +338,18 @@ def write_report(
             "",
         ]
     if runs:
+        budget = how = "Monitor frames / frame skip"
+        if placed_runs:
+            placed = "each campaign segment's games placed between the agent steps its record gives"
+            budget = "agent steps or Monitor frames / frame skip" if counted else "agent steps"
+            how = f"{placed}; other runs: Monitor frames / frame skip" if counted else placed
         sections += [
             "## Training (Monitor logs, unclipped score of the training games)",
             "",
-            "Budget: agent steps covered by the completed training games (Monitor frames / frame skip). These games are "
+            f"Budget: agent steps covered by the completed training games ({how}). These games are "
             "played with the training epsilon, so they are not the paper's protocol.",
             "",
-            training_table(runs, window),
+            training_table(runs, window, budget),
             "",
         ]
     markdown = "\n".join(sections)

@@ -20,6 +20,7 @@ from sb3_dqn_paper.atomic_io import atomic_write_files
 from sb3_dqn_paper.tools.campaign.config import CampaignConfig
 from sb3_dqn_paper.tools.campaign.provenance import read_records, segments_markdown
 from sb3_dqn_paper.tools.campaign.runs import Run, campaign_runs
+from sb3_dqn_paper.tools.campaign.training_games import placed_run
 from sb3_dqn_paper.tools.common import format_score
 from sb3_dqn_paper.tools.table1 import (
     BUDGET_REFERENCES,
@@ -592,9 +593,17 @@ def write_campaign_report(
     files = report_files(config, scores, report_out, [title, "", games_line(config)], after_table=segments)
     atomic_write_files(files)
     written = [str(path) for path in files]
-    paths = [str(path) for path in (pathlib.Path(out) / "runs", pathlib.Path(out) / "evals") if path.is_dir()]
-    if paths:
-        pngs, _ = write_report(paths, str(report_out / "curves"))
+    # Training games at the agent steps the segments' records give; a run begun without records, at frames / k
+    placed, counted = [], []
+    for run in campaign_runs(out, config):
+        games = placed_run(run.folder, run.env_id)
+        if games is None:
+            counted.append(run.folder)
+        else:
+            placed.append(games)
+    paths = [str(path) for path in (*counted, pathlib.Path(out) / "evals") if path.is_dir()]
+    if paths or placed:
+        pngs, _ = write_report(paths, str(report_out / "curves"), placed_runs=placed)
         written += pngs
     written += export_latest_agents(out, config, agents if agents is not None else report_out / "agents")
     return written

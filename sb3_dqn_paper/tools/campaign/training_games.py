@@ -1,0 +1,110 @@
+"""
+The training games of a campaign run, each at the agent step where it ended, from the segments' records.
+
+SB3's Monitor sits below ``AtariWrapper`` and counts emulator frames, including the no-op and FIRE frames of resets
+that are no agent steps, so frames / frame skip runs ahead of the agent's steps (about 6 % by 1M in Breakout). A
+campaign records the agent steps at each segment's start and end (``segments/NNN.json``), so each segment's games
+can be placed between them instead: their frames scaled to the segment's span. A segment's record is linked to its
+rl-zoo3 folder by the checkpoint it resumed (the record's ``-i``, the folder's ``args.yml``), not by their numbers.
+"""
+
+import os
+import pathlib
+from typing import Any
+
+import numpy as np
+
+from sb3_dqn_paper.tools.campaign.provenance import read_records
+from sb3_dqn_paper.tools.run_folder import MonitorRun, load_monitor_run, load_run_file, monitor_steps_per_agent_step
+
+
+def _resumed_checkpoint(path: str | None) -> tuple[str, str] | None:
+    """:return: The checkpoint a segment resumed, as (its folder's name, its file name), which survive a copied tree"""
+    if not path:
+        return None
+    return os.path.basename(os.path.dirname(os.path.normpath(path))), os.path.basename(path)
+
+
+def _record_checkpoint(record: dict[str, Any]) -> tuple[str, str] | None:
+    command = list(record.get("command") or [])
+    return _resumed_checkpoint(command[command.index("-i") + 1]) if "-i" in command[:-1] else None
+
+
+def _folder_checkpoint(folder: pathlib.Path, env_id: str) -> tuple[str, str] | None:
+    args_file = folder / env_id.replace("/", "-") / "args.yml"
+    args = load_run_file(args_file) if args_file.is_file() else None
+    return _resumed_checkpoint(args.get("trained_agent") if isinstance(args, dict) else None)
+
+
+def segment_folders(run_folder: str | os.PathLike, env_id: str) -> list[tuple[dict[str, Any], pathlib.Path]] | None:
+    """
+    Pair each segment record of a campaign run with the rl-zoo3 folder its process wrote.
+
+    A record and a folder belong together when they name the same resumed checkpoint (none for the first segment).
+    Where several segments resumed one checkpoint (a segment started again after a failure), the newest folders go
+    with the newest records: a record left without a folder is a segment that failed before rl-zoo3 made one.
+
+    :param run_folder: A campaign run folder (``OUT/runs/<EnvId>_seed<S>``)
+    :param env_id: Its env id
+    :return: ``(record, folder)`` pairs, oldest first; ``None`` when a folder with Monitor files has no record (a run
+        begun by a version that did not write them), so that its games cannot all be placed
+    """
+    run_folder = pathlib.Path(run_folder)
+    prefix = f"{env_id.replace('/', '-')}_"
+    folders = [
+        path
+        for path in (run_folder / "paper_dqn").glob(f"{prefix}*")
+        if path.is_dir() and path.name[len(prefix) :].isdigit() and any(path.glob("*.monitor.csv"))
+    ]
+    folders.sort(key=lambda path: int(path.name[len(prefix) :]))
+    by_checkpoint: dict[tuple[str, str] | None, list[pathlib.Path]] = {}
+    for folder in folders:
+        by_checkpoint.setdefault(_folder_checkpoint(folder, env_id), []).append(folder)
+    records = read_records(run_folder / "segments")
+    pairs = []
+    for key, key_folders in by_checkpoint.items():
+        key_records = [record for record in records if _record_checkpoint(record) == key]
+        if len(key_records) < len(key_folders):
+            return None
+        # the newest of them made the newest folder; an older one may have failed before making any
+        pairs += zip(key_records[len(key_records) - len(key_folders) :], key_folders, strict=True)
+    return sorted(pairs, key=lambda pair: pair[0]["segment"])
+
+
+def placed_run(run_folder: str | os.PathLike, env_id: str) -> MonitorRun | None:
+    """
+    The completed training games of a campaign run, placed at agent steps by the segments' records.
+
+    A segment that ended cleanly (exit status 0: stopped at a checkpoint, or done) has its games' frames scaled to
+    the agent steps between its recorded start and end. A segment still running, or one that failed, counts frames
+    / frame skip from its start, and the failed one's games after its newest sound checkpoint (its recorded end,
+    which the next segment resumed) are dropped.
+
+    :param run_folder: A campaign run folder (``OUT/runs/<EnvId>_seed<S>``)
+    :param env_id: Its env id
+    :return: The run (``segments``: its rl-zoo3 folders), or ``None`` when some games cannot be placed this way
+        (see :func:`segment_folders`) or there are none
+    """
+    pairs = segment_folders(run_folder, env_id)
+    if not pairs:
+        return None
+    frame_skip = monitor_steps_per_agent_step(env_id)
+    steps, scores = [], []
+    for record, folder in pairs:
+        games = load_monitor_run(str(folder), frame_skip=1)
+        if games is None or not len(games.agent_steps):
+            continue
+        frames, start, end = games.agent_steps, record["steps_at_start"], record.get("steps_at_end")
+        if end is not None and record.get("exit_status") == 0:
+            placed = start + frames / frames[-1] * (end - start)
+        else:
+            placed = start + frames / frame_skip
+            if end is not None:
+                kept = placed <= end
+                placed, games.scores = placed[kept], games.scores[kept]
+        steps.append(placed)
+        scores.append(games.scores)
+    if not steps:
+        return None
+    folder_names = tuple(str(folder) for _, folder in pairs)
+    return MonitorRun(env_id, folder_names[-1], np.concatenate(steps), np.concatenate(scores), folder_names)
