@@ -76,9 +76,10 @@ def placed_run(run_folder: str | os.PathLike, env_id: str) -> MonitorRun | None:
     The completed training games of a campaign run, placed at agent steps by the segments' records.
 
     A segment that ended cleanly (exit status 0: stopped at a checkpoint, or done) has its games' frames scaled to
-    the agent steps between its recorded start and end. A segment still running, or one that failed, counts frames
-    / frame skip from its start, and the failed one's games after its newest sound checkpoint (its recorded end,
-    which the next segment resumed) are dropped.
+    the agent steps between its recorded start and end; its last completed game is put at the end, up to one game
+    late (the log has no frames of the game still going at the stop). A segment still running, or one that failed,
+    counts frames / frame skip from its start, and the failed one's games after its newest sound checkpoint (its
+    recorded end, which the next segment resumed) are dropped.
 
     :param run_folder: A campaign run folder (``OUT/runs/<EnvId>_seed<S>``)
     :param env_id: Its env id
