@@ -5,7 +5,7 @@ SB3's Monitor sits below ``AtariWrapper`` and counts emulator frames, including 
 that are no agent steps, so frames / frame skip runs ahead of the agent's steps (about 6 % by 1M in Breakout). A
 campaign records the agent steps at each segment's start and end (``segments/NNN.json``), so each segment's games
 can be placed between them instead: their frames scaled to the segment's span. A segment's record is linked to its
-rl-zoo3 folder by the checkpoint it resumed (the record's ``-i``, the folder's ``args.yml``), not by their numbers.
+rl-zoo3 folder by the agent step of the checkpoint it resumed, not by their numbers.
 """
 
 import os
@@ -15,32 +15,21 @@ from typing import Any
 import numpy as np
 
 from sb3_dqn_paper.tools.campaign.provenance import read_records
-from sb3_dqn_paper.tools.run_folder import MonitorRun, load_monitor_run, load_run_file, monitor_steps_per_agent_step
+from sb3_dqn_paper.tools.run_folder import MonitorRun, load_monitor_run, monitor_steps_per_agent_step, resumed_from
 
 
-def _resumed_checkpoint(path: str | None) -> tuple[str, str] | None:
-    """:return: The checkpoint a segment resumed, as (its folder's name, its file name), which survive a copied tree"""
-    if not path:
-        return None
-    return os.path.basename(os.path.dirname(os.path.normpath(path))), os.path.basename(path)
-
-
-def _record_checkpoint(record: dict[str, Any]) -> tuple[str, str] | None:
-    command = list(record.get("command") or [])
-    return _resumed_checkpoint(command[command.index("-i") + 1]) if "-i" in command[:-1] else None
-
-
-def _folder_checkpoint(folder: pathlib.Path, env_id: str) -> tuple[str, str] | None:
-    args_file = folder / env_id.replace("/", "-") / "args.yml"
-    args = load_run_file(args_file) if args_file.is_file() else None
-    return _resumed_checkpoint(args.get("trained_agent") if isinstance(args, dict) else None)
+def _resumed_steps(folder: pathlib.Path, env_id: str) -> int:
+    """:return: The agent step of the checkpoint an rl-zoo3 folder's run resumed (0 for a run started from scratch)"""
+    origin = resumed_from(str(folder), env_id)
+    return 0 if origin is None else origin[1]
 
 
 def segment_folders(run_folder: str | os.PathLike, env_id: str) -> list[tuple[dict[str, Any], pathlib.Path]] | None:
     """
     Pair each segment record of a campaign run with the rl-zoo3 folder its process wrote.
 
-    A record and a folder belong together when they name the same resumed checkpoint (none for the first segment).
+    A record and a folder belong together when the record's ``steps_at_start`` is the agent step of the checkpoint
+    the folder's run resumed (:func:`~sb3_dqn_paper.tools.run_folder.resumed_from`; 0 for the first segment).
     Where several segments resumed one checkpoint (a segment started again after a failure), the newest folders go
     with the newest records: a record left without a folder is a segment that failed before rl-zoo3 made one.
 
@@ -57,13 +46,13 @@ def segment_folders(run_folder: str | os.PathLike, env_id: str) -> list[tuple[di
         if path.is_dir() and path.name[len(prefix) :].isdigit() and any(path.glob("*.monitor.csv"))
     ]
     folders.sort(key=lambda path: int(path.name[len(prefix) :]))
-    by_checkpoint: dict[tuple[str, str] | None, list[pathlib.Path]] = {}
+    by_start: dict[int, list[pathlib.Path]] = {}
     for folder in folders:
-        by_checkpoint.setdefault(_folder_checkpoint(folder, env_id), []).append(folder)
+        by_start.setdefault(_resumed_steps(folder, env_id), []).append(folder)
     records = read_records(run_folder / "segments")
     pairs = []
-    for key, key_folders in by_checkpoint.items():
-        key_records = [record for record in records if _record_checkpoint(record) == key]
+    for start, key_folders in by_start.items():
+        key_records = [record for record in records if record["steps_at_start"] == start]
         if len(key_records) < len(key_folders):
             return None
         # the newest of them made the newest folder; an older one may have failed before making any
