@@ -12,6 +12,7 @@ import pytest
 
 from sb3_dqn_paper.tools.campaign.config import make_config, run_name, write_config
 from sb3_dqn_paper.tools.campaign.table import (
+    DOPAMINE_COLUMN,
     REPORT_DATA_FILE,
     REPORT_FILE,
     aggregate_iqm,
@@ -83,10 +84,13 @@ def test_table1_layout_budgets_and_references(campaign: pathlib.Path, tmp_path: 
     assert "| Breakout | 250,000 | 2 (1-3) | 1 (1-1) | 3 | 0.25 | - |" in lines
     # same-budget references at 1M: Dopamine's iteration 3 (750k-1M), SB3 rl-zoo DQN, CleanRL's range
     assert reference_cells(TABLE1["Breakout"], 1_000_000) == {
-        "Dopamine DQN (RMSProp), training return of the last 250k steps": "6.7",
+        DOPAMINE_COLUMN: "6.7 (5.9-7.5)",
         "SB3 rl-zoo DQN, training return": "39",
         "CleanRL dqn_atari.py, training return": "25-30",
     }
+    # Dopamine's mean of 5 seeds with its lowest and highest seed; iteration 9 (2.25M-2.5M) for 2.5M
+    assert reference_cells(TABLE1["Pong"], 2_500_000)[DOPAMINE_COLUMN] == "-4.9 (-19.1 to 6.9)"
+    assert DOPAMINE_COLUMN not in reference_cells(TABLE1["Pong"], 1_600_000)
     assert reference_cells(TABLE1["Breakout"], 2_500_000)["deep_q_rl run_nips.py (2013 settings), evaluation"] == "74"
     data = json.loads((tmp_path / "report" / REPORT_DATA_FILE).read_text())
     assert data["scores"]["Pong"]["1000000"]["mean"] == -4.0

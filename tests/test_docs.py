@@ -14,7 +14,13 @@ import sys
 
 import pytest
 
-from sb3_dqn_paper.tools.table1 import CLEANRL_CURVE_POINTS, DOPAMINE_ITERATION_STEPS, DOPAMINE_PER_ITERATION, TABLE1
+from sb3_dqn_paper.tools.table1 import (
+    CLEANRL_CURVE_POINTS,
+    DOPAMINE_ITERATION_STEPS,
+    DOPAMINE_PER_ITERATION,
+    DOPAMINE_SEED_RANGE,
+    TABLE1,
+)
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 DOC_FILES = [ROOT / "README.md", ROOT / "CHANGELOG.md", *sorted((ROOT / "docs").glob("*.md"))]
@@ -194,15 +200,29 @@ def test_table1_in_the_docs_is_the_code_table() -> None:
 def test_same_budget_references_in_the_docs_are_the_code_tables() -> None:
     text = (ROOT / "docs" / "results.md").read_text(encoding="utf-8")
     section = text.split("### Dopamine DQN per iteration", 1)[1].split("\n### ", 1)[0]
-    rows = [[cell.strip() for cell in line.strip("|").split("|")] for line in section.splitlines() if line.startswith("| ")]
-    iterations = [int(cell) for cell in rows[0][1:]]
-    steps = [float(cell.rstrip("M")) * 1e6 for cell in rows[2][1:]]
+    means, ranges = (
+        [[cell.strip() for cell in line.strip("|").split("|")] for line in table.splitlines() if line.startswith("| ")]
+        for table in section.split("\n\n")
+        if table.startswith("| ")
+    )
+    iterations = [int(cell) for cell in means[0][1:]]
+    steps = [float(cell.rstrip("M")) * 1e6 for cell in means[2][1:]]
     assert steps == [(index + 1) * DOPAMINE_ITERATION_STEPS for index in iterations]
     titles = {game.title: key for key, game in TABLE1.items()}
     seen = {}
-    for cells in rows[3:]:
+    for cells in means[3:]:
         seen[titles[cells[0]]] = dict(zip(iterations, (float(cell) for cell in cells[1:]), strict=True))
     assert seen == DOPAMINE_PER_ITERATION
+    # the seeds' lowest and highest: the code's table, each around its mean
+    assert [int(cell) for cell in ranges[0][1:]] == iterations
+    seen_ranges = {}
+    for cells in ranges[2:]:
+        pairs = [re.fullmatch(r"(-?[\d.]+)(?:-| to )(-?[\d.]+)", cell).groups() for cell in cells[1:]]
+        seen_ranges[titles[cells[0]]] = dict(zip(iterations, ((float(low), float(high)) for low, high in pairs), strict=True))
+    assert seen_ranges == DOPAMINE_SEED_RANGE
+    for game, by_iteration in DOPAMINE_SEED_RANGE.items():
+        for iteration, (lowest, highest) in by_iteration.items():
+            assert lowest <= DOPAMINE_PER_ITERATION[game][iteration] <= highest, (game, iteration)
     section = text.split("### CleanRL at 1M and 2M agent steps", 1)[1].split("\n### ", 1)[0]
     rows = [[cell.strip() for cell in line.strip("|").split("|")] for line in section.splitlines() if line.startswith("| ")]
     for cells in rows[2:]:

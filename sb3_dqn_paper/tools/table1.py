@@ -150,6 +150,49 @@ DOPAMINE_PER_ITERATION: dict[str, dict[int, float]] = {
     )
 }
 
+#: The lowest and the highest of those 5 seeds' training returns, per iteration of :data:`DOPAMINE_PER_ITERATION`
+#: (same source and rounding), as ``(lowest, highest)``; the same numbers are in ``docs/results.md``.
+DOPAMINE_SEED_RANGE: dict[str, dict[int, tuple[float, float]]] = {
+    game: dict(zip((0, 1, 2, 3, 4, 5, 7, 9, 14, 19, 39), zip(lowest, highest, strict=True), strict=True))
+    for game, lowest, highest in (
+        (
+            "Pong",
+            (-20.6, -20.7, -20.3, -20.1, -20.3, -20.5, -20.2, -19.1, -16.6, -10.3, -6.7),
+            (-20.2, -18.0, -15.1, -14.5, -11.4, -9.1, 4.9, 6.9, 10.8, 13.1, 16.5),
+        ),
+        (
+            "Breakout",
+            (1.6, 2.8, 3.3, 5.9, 6.7, 8.9, 14.1, 19.3, 35.4, 47.1, 68.3),
+            (1.7, 3.3, 4.5, 7.5, 11.1, 13.7, 19.0, 28.5, 47.4, 61.9, 100.7),
+        ),
+        (
+            "SpaceInvaders",
+            (157, 174, 206, 262, 296, 389, 500, 640, 683, 784, 1135),
+            (175, 211, 258, 284, 346, 404, 631, 682, 736, 808, 1153),
+        ),
+        (
+            "BeamRider",
+            (356, 298, 315, 341, 345, 378, 425, 653, 3177, 2533, 3796),
+            (367, 354, 362, 370, 375, 442, 601, 1235, 4646, 4371, 4848),
+        ),
+        (
+            "Enduro",
+            (0.0, 0.3, 4.0, 77.1, 151.3, 387.2, 499.1, 557.7, 343.9, 468.6, 605.5),
+            (0.0, 2.1, 80.3, 191.4, 414.8, 450.9, 625.6, 646.3, 685.9, 544.7, 698.4),
+        ),
+        (
+            "Qbert",
+            (181, 356, 486, 585, 760, 976, 1409, 1013, 1091, 3631, 6393),
+            (208, 417, 646, 788, 1190, 1170, 2264, 2522, 2997, 4104, 7510),
+        ),
+        (
+            "Seaquest",
+            (105, 150, 227, 269, 273, 274, 278, 257, 355, 389, 1290),
+            (126, 190, 267, 315, 294, 312, 327, 325, 447, 637, 1495),
+        ),
+    )
+}
+
 #: CleanRL ``dqn_atari.py`` (Nature DQN with Adam, ``NoFrameskip-v4``, 3 seeds): training return read off its
 #: published learning curves (approximate, +-10 %), as (agent steps, low, high). Source: CleanRL docs,
 #: ``docs/rl-algorithms/dqn.md``; the same numbers are in ``docs/results.md``, "CleanRL at 1M and 2M agent steps".

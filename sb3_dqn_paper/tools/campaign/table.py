@@ -26,6 +26,7 @@ from sb3_dqn_paper.tools.table1 import (
     BUDGET_REFERENCES,
     DOPAMINE_ITERATION_STEPS,
     DOPAMINE_PER_ITERATION,
+    DOPAMINE_SEED_RANGE,
     HUMAN_NORMALISATION,
     TABLE1,
     PaperGame,
@@ -303,6 +304,10 @@ def _q_cell(value: float | None) -> str:
     return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.4g}"
 
 
+#: The column of Dopamine's per-iteration training returns in the same-budget tables
+DOPAMINE_COLUMN = "Dopamine DQN (RMSProp), training return of the last 250k steps, mean of 5 seeds (lowest-highest)"
+
+
 def reference_cells(game: PaperGame, budget: int) -> dict[str, str]:
     """
     :param game: A Table 1 game
@@ -312,9 +317,8 @@ def reference_cells(game: PaperGame, budget: int) -> dict[str, str]:
     cells = {}
     iteration = budget // DOPAMINE_ITERATION_STEPS - 1
     if budget % DOPAMINE_ITERATION_STEPS == 0 and iteration in DOPAMINE_PER_ITERATION.get(game.key, {}):
-        cells["Dopamine DQN (RMSProp), training return of the last 250k steps"] = format_score(
-            DOPAMINE_PER_ITERATION[game.key][iteration]
-        )
+        lowest, highest = DOPAMINE_SEED_RANGE[game.key][iteration]
+        cells[DOPAMINE_COLUMN] = f"{format_score(DOPAMINE_PER_ITERATION[game.key][iteration])} ({_range(lowest, highest)})"
     for reference in BUDGET_REFERENCES:
         value = reference.scores.get(budget, {}).get(game.key)
         if value is not None:
