@@ -24,7 +24,9 @@ def _resumed_steps(folder: pathlib.Path, env_id: str) -> int:
     return 0 if origin is None else origin[1]
 
 
-def segment_folders(run_folder: str | os.PathLike, env_id: str) -> list[tuple[dict[str, Any], pathlib.Path]] | None:
+def segment_folders(
+    run_folder: str | os.PathLike, env_id: str, records: list[dict[str, Any]] | None = None
+) -> list[tuple[dict[str, Any], pathlib.Path]] | None:
     """
     Pair each segment record of a campaign run with the rl-zoo3 folder its process wrote.
 
@@ -35,6 +37,7 @@ def segment_folders(run_folder: str | os.PathLike, env_id: str) -> list[tuple[di
 
     :param run_folder: A campaign run folder (``OUT/runs/<EnvId>_seed<S>``)
     :param env_id: Its env id
+    :param records: Its segment records, where already read (default: read from ``run_folder / "segments"``)
     :return: ``(record, folder)`` pairs, oldest first; ``None`` when a folder with Monitor files has no record (a run
         begun by a version that did not write them), so that its games cannot all be placed
     """
@@ -49,7 +52,8 @@ def segment_folders(run_folder: str | os.PathLike, env_id: str) -> list[tuple[di
     by_start: dict[int, list[pathlib.Path]] = {}
     for folder in folders:
         by_start.setdefault(_resumed_steps(folder, env_id), []).append(folder)
-    records = read_records(run_folder / "segments")
+    if records is None:
+        records = read_records(run_folder / "segments")
     pairs = []
     for start, key_folders in by_start.items():
         key_records = [record for record in records if record["steps_at_start"] == start]
@@ -60,7 +64,7 @@ def segment_folders(run_folder: str | os.PathLike, env_id: str) -> list[tuple[di
     return sorted(pairs, key=lambda pair: pair[0]["segment"])
 
 
-def placed_run(run_folder: str | os.PathLike, env_id: str) -> MonitorRun | None:
+def placed_run(run_folder: str | os.PathLike, env_id: str, records: list[dict[str, Any]] | None = None) -> MonitorRun | None:
     """
     The completed training games of a campaign run, placed at agent steps by the segments' records.
 
@@ -72,10 +76,11 @@ def placed_run(run_folder: str | os.PathLike, env_id: str) -> MonitorRun | None:
 
     :param run_folder: A campaign run folder (``OUT/runs/<EnvId>_seed<S>``)
     :param env_id: Its env id
+    :param records: Its segment records, where already read (default: read from ``run_folder / "segments"``)
     :return: The run (``segments``: its rl-zoo3 folders), or ``None`` when some games cannot be placed this way
         (see :func:`segment_folders`) or there are none
     """
-    pairs = segment_folders(run_folder, env_id)
+    pairs = segment_folders(run_folder, env_id, records)
     if not pairs:
         return None
     frame_skip = monitor_steps_per_agent_step(env_id)
