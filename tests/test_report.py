@@ -306,6 +306,68 @@ def test_resumed_zoo_runs_are_joined_into_one_run(tmp_path) -> None:
     np.testing.assert_array_equal(alone.agent_steps, [10, 30])
 
 
+def write_final_model(run_folder: str, env_id: str, num_timesteps: int) -> None:
+    """Write the ``<run>/<EnvId>.zip`` rl-zoo3 saves at the end of a run, in SB3's format (its data part alone)."""
+    from stable_baselines3.common.save_util import save_to_zip_file
+
+    save_to_zip_file(os.path.join(run_folder, f"{env_id}.zip"), data={"num_timesteps": num_timesteps})
+
+
+def test_games_are_placed_by_the_final_models_agent_steps(tmp_path: pathlib.Path) -> None:
+    """
+    Monitor frames / frame skip run ahead of the agent's steps (reset frames); where a folder holds its run's final
+    model, its games are scaled to end at the model's agent steps, so the games before a resumed checkpoint are kept.
+    """
+    env_id = "BreakoutNoFrameskip-v4"
+    root = tmp_path / "logs" / "paper_dqn"
+    first, second = (str(root / f"{env_id}_{run}") for run in (1, 2))
+    # Run 1: three games of 440 frames, i.e. 110 "agent steps" each at frames / 4, but 100 each in fact: it stopped
+    # at its checkpoint of 300 agent steps after the third game, and rl-zoo3 saved its final model there
+    write_monitor(os.path.join(first, "0.monitor.csv"), env_id, [(1.0, 440), (2.0, 440), (3.0, 440)])
+    write_zoo_args(first, env_id, "")
+    # Run 2 resumed that checkpoint and is still running (no final model yet)
+    write_monitor(os.path.join(second, "0.monitor.csv"), env_id, [(4.0, 440), (5.0, 440)])
+    write_zoo_args(second, env_id, os.path.join(first, "rl_model_300_steps.zip"))
+    (alone,) = collect_inputs([first])[0]
+    np.testing.assert_array_equal(alone.agent_steps, [110, 220, 330])  # no final model yet: frames / frame skip
+    assert not alone.exact
+    write_final_model(first, env_id, 300)
+    (alone,) = collect_inputs([first])[0]
+    np.testing.assert_allclose(alone.agent_steps, [100, 200, 300])
+    assert alone.exact and alone.budget == 300
+    # Joined: all three games of run 1 kept (at frames / 4 the third, at 330, fell after the checkpoint and was
+    # dropped), then run 2 at frames / 4 from 300. A stop at a checkpoint saves the final model one agent step later
+    write_final_model(first, env_id, 301)
+    (joined,) = collect_inputs([str(tmp_path / "logs")])[0]
+    np.testing.assert_allclose(joined.agent_steps, [100, 200, 300, 410, 520])
+    np.testing.assert_array_equal(joined.scores, [1.0, 2.0, 3.0, 4.0, 5.0])
+    assert not joined.exact  # its budget, the last game's step, is counted from the checkpoint in frames / 4
+    assert main([str(tmp_path / "logs"), "--out", str(tmp_path / "counted")]) == 0
+    assert "| Budget (Monitor frames / frame skip) |" in (tmp_path / "counted" / TABLE_FILE).read_text()
+    # Beside it a finished run of another seed, placed by its final model: the table says which is which
+    other = str(root / f"{env_id}_3")
+    write_monitor(os.path.join(other, "0.monitor.csv"), env_id, [(6.0, 440)])
+    write_zoo_args(other, env_id, "")
+    write_final_model(other, env_id, 100)
+    assert main([str(tmp_path / "logs"), "--out", str(tmp_path / "mixed")]) == 0
+    table = (tmp_path / "mixed" / TABLE_FILE).read_text()
+    assert "| Budget (agent steps or Monitor frames / frame skip) |" in table and "| 100-520 |" in table
+    assert "those of its final model; other runs: Monitor frames / frame skip)." in table
+    shutil.rmtree(other)
+    # Run 2 ended too, at 500 agent steps: every game placed by the models, and the table says agent steps
+    write_final_model(second, env_id, 500)
+    (joined,) = collect_inputs([str(tmp_path / "logs")])[0]
+    np.testing.assert_allclose(joined.agent_steps, [100, 200, 300, 400, 500])
+    assert joined.exact
+    assert main([str(tmp_path / "logs"), "--out", str(tmp_path / "exact")]) == 0
+    table = (tmp_path / "exact" / TABLE_FILE).read_text()
+    assert "| Budget (agent steps) |" in table and "| 500 |" in table
+    # A final model that cannot be read counts as none
+    (pathlib.Path(second) / f"{env_id}.zip").write_bytes(b"not a zip")
+    (joined,) = collect_inputs([str(tmp_path / "logs")])[0]
+    np.testing.assert_allclose(joined.agent_steps, [100, 200, 300, 410, 520])
+
+
 def test_same_budget_references_up_to_the_budget() -> None:
     breakout = TABLE1["Breakout"]
     dopamine, cleanrl = same_budget_references(breakout, 600_000)

@@ -310,7 +310,6 @@ def write_report(
     if frame_skip is not None and frame_skip < 1:
         raise InvalidArgumentError(f"--frame-skip must be at least 1, got {frame_skip}")
     runs, evaluations = collect_inputs(paths, frame_skip) if paths else ([], [])
-    counted = bool(runs)
     runs = [*runs, *placed_runs]
     if not runs and not evaluations:
         raise InvalidArgumentError(f"Found no *.monitor.csv file and no evaluation .json file under {', '.join(paths)}")
@@ -338,11 +337,7 @@ def write_report(
             "",
         ]
     if runs:
-        budget = how = "Monitor frames / frame skip"
-        if placed_runs:
-            placed = "each campaign segment's games placed between the agent steps its record gives"
-            budget = "agent steps or Monitor frames / frame skip" if counted else "agent steps"
-            how = f"{placed}; other runs: Monitor frames / frame skip" if counted else placed
+        budget, how = _budget_header(runs, placed_runs)
         sections += [
             "## Training (Monitor logs, unclipped score of the training games)",
             "",
@@ -356,6 +351,21 @@ def write_report(
     files[os.path.join(out, TABLE_FILE)] = markdown.encode()
     atomic_write_files(files)
     return pngs, markdown
+
+
+def _budget_header(runs: Sequence[MonitorRun], placed_runs: Sequence[MonitorRun]) -> tuple[str, str]:
+    """:return: The training table's budget header and the sentence saying how the runs' agent steps were found"""
+    counted = [run for run in runs if not run.exact]
+    ways = []
+    if placed_runs:
+        ways.append("each campaign segment's games placed between the agent steps its record gives")
+    if any(run.exact for run in runs if not any(run is placed for placed in placed_runs)):
+        ways.append("each rl-zoo3 run's games placed between the agent steps it started at and those of its final model")
+    if not ways:
+        return "Monitor frames / frame skip", "Monitor frames / frame skip"
+    if not counted:
+        return "agent steps", "; ".join(ways)
+    return "agent steps or Monitor frames / frame skip", "; ".join([*ways, "other runs: Monitor frames / frame skip"])
 
 
 def make_parser() -> argparse.ArgumentParser:

@@ -3,13 +3,17 @@ Reading the folders that training leaves: SB3 ``Monitor`` logs (one run per fold
 and the ``config.yml`` / ``args.yml`` of an rl-zoo3 run.
 
 Agent steps are read off the Monitor: its ``l`` counts the steps of the env below SB3's ``AtariWrapper``, i.e.
-emulator frames for the ``NoFrameskip`` ids, so agent steps = frames / k with the paper's frame skip ``k``.
+emulator frames for the ``NoFrameskip`` ids, so agent steps = frames / k with the paper's frame skip ``k``. That runs
+ahead of the agent's steps (the no-op and FIRE frames of resets are no agent steps), so where a folder holds the model
+rl-zoo3 saved when its run ended (``<EnvId>.zip``, also after Ctrl-C or SIGTERM), the run's games are placed between the
+agent steps it started at and the model's ``num_timesteps`` instead.
 """
 
 import json
 import os
 import re
 import warnings
+import zipfile
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -37,6 +41,8 @@ class MonitorRun:
     :param agent_steps: Agent steps at the end of each game (cumulative, over all the run's envs)
     :param scores: Unclipped score of each game, in the order the games ended
     :param segments: For a run resumed from checkpoints: the folders it is joined from, oldest first
+    :param exact: Whether ``agent_steps`` were placed by recorded agent steps (a final model's, a campaign's records)
+        rather than counted as Monitor frames / frame skip
     """
 
     env_id: str
@@ -44,6 +50,7 @@ class MonitorRun:
     agent_steps: np.ndarray
     scores: np.ndarray
     segments: tuple[str, ...] = ()
+    exact: bool = False
 
     @property
     def budget(self) -> int:
@@ -170,6 +177,45 @@ def resumed_from(folder: str, env_id: str) -> tuple[str, int] | None:
     return os.path.normpath(os.path.dirname(trained_agent)), steps
 
 
+def final_model_steps(folder: str, env_id: str) -> int | None:
+    """
+    The agent steps of the model rl-zoo3 saved in ``folder`` when the run ended (``<folder>/<EnvId>.zip``).
+
+    Read from the archive's ``data`` entry with :mod:`zipfile` (SB3's loader would also load the weights and the
+    pickled classes, for one number).
+
+    :param folder: An rl-zoo3 run folder
+    :param env_id: Its env id
+    :return: The model's ``num_timesteps``, or ``None`` where there is no such model or it cannot be read
+    """
+    path = os.path.join(folder, f"{env_id.replace('/', '-')}.zip")
+    if not os.path.isfile(path):
+        return None
+    try:
+        with zipfile.ZipFile(path) as archive:
+            steps = json.loads(archive.read("data"))["num_timesteps"]
+    except (OSError, KeyError, ValueError, zipfile.BadZipFile):
+        return None
+    return steps if isinstance(steps, int) and steps > 0 else None
+
+
+def _placed_steps(run: MonitorRun, start: int, resumed_at: float = np.inf) -> tuple[np.ndarray, bool]:
+    """
+    :param run: One folder's games, at Monitor frames / frame skip
+    :param start: The agent step its run started at
+    :param resumed_at: The agent step of the checkpoint a later run resumed from it, if one did
+    :return: The agent steps of ``run``'s games, counted from ``start``: scaled to end at its final model's agent
+        steps where that model is in its folder (the last completed game then stands at the end, up to one game late),
+        else Monitor frames / frame skip; and whether they were scaled
+    """
+    end = final_model_steps(run.folder, run.env_id)
+    if end is not None and 0 < end - resumed_at <= 1:
+        end = int(resumed_at)  # stopped at that checkpoint: the final model is saved one agent step after it
+    if end is None or end <= start or not len(run.agent_steps) or run.agent_steps[-1] <= 0:
+        return run.agent_steps + start, False
+    return start + run.agent_steps / run.agent_steps[-1] * (end - start), True
+
+
 def join_resumed_runs(runs: Sequence[MonitorRun]) -> list[MonitorRun]:
     """
     Join each rl-zoo3 run that resumed a checkpoint (``-i rl_model_<N>_steps.zip``) to the run it continues.
@@ -178,7 +224,8 @@ def join_resumed_runs(runs: Sequence[MonitorRun]) -> list[MonitorRun]:
     checkpoint's ``N`` agent steps and appended to the games of the checkpoint's run up to ``N`` (games after
     the checkpoint were not continued). The checkpoint's run is found at the path ``-i`` named, or, when the logs
     were copied or moved since, as the sibling folder of that name. Chains (a resume of a resume) are followed;
-    the joined run keeps the newest folder's name and lists every folder in ``segments``.
+    the joined run keeps the newest folder's name and lists every folder in ``segments``. A folder that holds its
+    run's final model has its games placed by the model's agent steps (:func:`final_model_steps`), a run on its own too.
 
     :param runs: Runs as read from their folders
     :return: The runs, resumed ones joined
@@ -208,16 +255,17 @@ def join_resumed_runs(runs: Sequence[MonitorRun]) -> list[MonitorRun]:
             chain[-1] = (chain[-1][0], offset)
             chain.append((parent, 0))
         chain.reverse()
-        steps, scores = [], []
+        steps, scores, exact = [], [], True
         for index, (segment, start) in enumerate(chain):
             # games of this segment after the step the next segment resumed from were not continued
             end = chain[index + 1][1] if index + 1 < len(chain) else np.inf
-            absolute = by_folder[segment].agent_steps + start
+            absolute, placed = _placed_steps(by_folder[segment], start, end)
+            exact = exact and placed
             kept = absolute <= end
             steps.append(absolute[kept])
             scores.append(by_folder[segment].scores[kept])
         segments = tuple(segment for segment, _ in chain) if len(chain) > 1 else ()
-        joined.append(MonitorRun(run.env_id, run.folder, np.concatenate(steps), np.concatenate(scores), segments))
+        joined.append(MonitorRun(run.env_id, run.folder, np.concatenate(steps), np.concatenate(scores), segments, exact))
     return joined
 
 

@@ -102,4 +102,4 @@ def placed_run(run_folder: str | os.PathLike, env_id: str, records: list[dict[st
     if not steps:
         return None
     folder_names = tuple(str(folder) for _, folder in pairs)
-    return MonitorRun(env_id, folder_names[-1], np.concatenate(steps), np.concatenate(scores), folder_names)
+    return MonitorRun(env_id, folder_names[-1], np.concatenate(steps), np.concatenate(scores), folder_names, exact=True)
