@@ -309,8 +309,8 @@ def write_report(
         raise InvalidArgumentError(f"--window must be at least 1 game, got {window}")
     if frame_skip is not None and frame_skip < 1:
         raise InvalidArgumentError(f"--frame-skip must be at least 1, got {frame_skip}")
-    runs, evaluations = collect_inputs(paths, frame_skip) if paths else ([], [])
-    runs = [*runs, *placed_runs]
+    found, evaluations = collect_inputs(paths, frame_skip) if paths else ([], [])
+    runs = [*found, *placed_runs]
     if not runs and not evaluations:
         raise InvalidArgumentError(f"Found no *.monitor.csv file and no evaluation .json file under {', '.join(paths)}")
     run_groups = _group_runs(runs)
@@ -337,7 +337,7 @@ def write_report(
             "",
         ]
     if runs:
-        budget, how = _budget_header(runs, placed_runs)
+        budget, how = _budget_header(found, placed_runs)
         sections += [
             "## Training (Monitor logs, unclipped score of the training games)",
             "",
@@ -353,13 +353,17 @@ def write_report(
     return pngs, markdown
 
 
-def _budget_header(runs: Sequence[MonitorRun], placed_runs: Sequence[MonitorRun]) -> tuple[str, str]:
-    """:return: The training table's budget header and the sentence saying how the runs' agent steps were found"""
-    counted = [run for run in runs if not run.exact]
+def _budget_header(found: Sequence[MonitorRun], placed_runs: Sequence[MonitorRun]) -> tuple[str, str]:
+    """
+    :param found: The runs read from the log folders (placed by their final models where they have them)
+    :param placed_runs: The runs placed by a campaign's records
+    :return: The training table's budget header and the sentence saying how the runs' agent steps were found
+    """
+    counted = [run for run in found if not run.exact]
     ways = []
     if placed_runs:
         ways.append("each campaign segment's games placed between the agent steps its record gives")
-    if any(run.exact for run in runs if not any(run is placed for placed in placed_runs)):
+    if len(counted) < len(found):
         ways.append("each rl-zoo3 run's games placed between the agent steps it started at and those of its final model")
     if not ways:
         return "Monitor frames / frame skip", "Monitor frames / frame skip"

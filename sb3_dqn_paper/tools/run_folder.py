@@ -199,6 +199,19 @@ def final_model_steps(folder: str, env_id: str) -> int | None:
     return steps if isinstance(steps, int) and steps > 0 else None
 
 
+def scale_to_span(agent_steps: np.ndarray, start: float, end: float) -> np.ndarray:
+    """
+    Place a segment's games between the agent steps it started and ended at: their counted steps scaled so that the
+    last completed game stands at ``end`` (up to one game late: the log has no steps of a game still going at the end).
+
+    :param agent_steps: The games' cumulative steps as counted in the segment (e.g. Monitor frames / frame skip), > 0
+    :param start: Agent step the segment started at
+    :param end: Agent step it ended at
+    :return: The games' agent steps
+    """
+    return start + agent_steps / agent_steps[-1] * (end - start)
+
+
 def _placed_steps(run: MonitorRun, start: int, resumed_at: float = np.inf) -> tuple[np.ndarray, bool]:
     """
     :param run: One folder's games, at Monitor frames / frame skip
@@ -213,7 +226,7 @@ def _placed_steps(run: MonitorRun, start: int, resumed_at: float = np.inf) -> tu
         end = int(resumed_at)  # stopped at that checkpoint: the final model is saved one agent step after it
     if end is None or end <= start or not len(run.agent_steps) or run.agent_steps[-1] <= 0:
         return run.agent_steps + start, False
-    return start + run.agent_steps / run.agent_steps[-1] * (end - start), True
+    return scale_to_span(run.agent_steps, start, end), True
 
 
 def join_resumed_runs(runs: Sequence[MonitorRun]) -> list[MonitorRun]:

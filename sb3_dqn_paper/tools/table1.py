@@ -137,8 +137,11 @@ DOPAMINE_ITERATION_STEPS = 250_000
 #: epsilon to 0.01 over 250k steps): mean *training* return over each iteration, mean of 5 seeds, keyed by
 #: iteration index (iteration ``i`` covers agent steps ``[i, i + 1) * DOPAMINE_ITERATION_STEPS``). Source: Dopamine,
 #: ``baselines/atari/data/<game>.json``; the same numbers are in ``docs/results.md``, "Dopamine DQN per iteration".
+#: The Dopamine iterations kept here (iteration ``i`` ends at ``(i + 1) * DOPAMINE_ITERATION_STEPS`` agent steps)
+DOPAMINE_ITERATIONS = (0, 1, 2, 3, 4, 5, 7, 9, 14, 19, 39)
+
 DOPAMINE_PER_ITERATION: dict[str, dict[int, float]] = {
-    game: dict(zip((0, 1, 2, 3, 4, 5, 7, 9, 14, 19, 39), returns, strict=True))
+    game: dict(zip(DOPAMINE_ITERATIONS, returns, strict=True))
     for game, returns in (
         ("Pong", (-20.3, -19.1, -17.6, -16.6, -15.4, -13.6, -8.5, -4.9, 1.5, 5.7, 10.0)),
         ("Breakout", (1.6, 3.1, 3.9, 6.7, 9.3, 12.1, 16.3, 21.5, 38.8, 52.9, 81.7)),
@@ -153,7 +156,7 @@ DOPAMINE_PER_ITERATION: dict[str, dict[int, float]] = {
 #: The lowest and the highest of those 5 seeds' training returns, per iteration of :data:`DOPAMINE_PER_ITERATION`
 #: (same source and rounding), as ``(lowest, highest)``; the same numbers are in ``docs/results.md``.
 DOPAMINE_SEED_RANGE: dict[str, dict[int, tuple[float, float]]] = {
-    game: dict(zip((0, 1, 2, 3, 4, 5, 7, 9, 14, 19, 39), zip(lowest, highest, strict=True), strict=True))
+    game: dict(zip(DOPAMINE_ITERATIONS, zip(lowest, highest, strict=True), strict=True))
     for game, lowest, highest in (
         (
             "Pong",

@@ -578,7 +578,8 @@ def write_campaign_report(
     report_out = pathlib.Path(report_out)
     scores = collect_scores(out, config)
     title = "# Table 1 of Mnih et al. (2013): this campaign beside the paper"
-    records = {run.name: read_records(run.folder / "segments") for run in campaign_runs(out, config)}
+    campaign = campaign_runs(out, config)
+    records = {run.name: read_records(run.folder / "segments") for run in campaign}
     runs = [(name, run_records) for name, run_records in records.items() if run_records]
     segments = (
         []
@@ -599,7 +600,7 @@ def write_campaign_report(
     written = [str(path) for path in files]
     # Training games at the agent steps the segments' records give; a run begun without records, at frames / k
     placed, counted = [], []
-    for run in campaign_runs(out, config):
+    for run in campaign:
         games = placed_run(run.folder, run.env_id, records[run.name])
         if games is None:
             counted.append(run.folder)

@@ -15,7 +15,13 @@ from typing import Any
 import numpy as np
 
 from sb3_dqn_paper.tools.campaign.provenance import read_records
-from sb3_dqn_paper.tools.run_folder import MonitorRun, load_monitor_run, monitor_steps_per_agent_step, resumed_from
+from sb3_dqn_paper.tools.run_folder import (
+    MonitorRun,
+    load_monitor_run,
+    monitor_steps_per_agent_step,
+    resumed_from,
+    scale_to_span,
+)
 
 
 def _resumed_steps(folder: pathlib.Path, env_id: str) -> int:
@@ -91,7 +97,7 @@ def placed_run(run_folder: str | os.PathLike, env_id: str, records: list[dict[st
             continue
         frames, start, end = games.agent_steps, record["steps_at_start"], record.get("steps_at_end")
         if end is not None and record.get("exit_status") == 0:
-            placed = start + frames / frames[-1] * (end - start)
+            placed = scale_to_span(frames, start, end)
         else:
             placed = start + frames / frame_skip
             if end is not None:
