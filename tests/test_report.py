@@ -19,7 +19,7 @@ from sb3_dqn_paper.tools.evaluate import RESULT_FORMAT_VERSION, RESULT_KIND, Epi
 from sb3_dqn_paper.tools.plots import learning_curve, same_budget_references, smooth
 from sb3_dqn_paper.tools.report import TABLE_FILE, collect_inputs, main
 from sb3_dqn_paper.tools.run_folder import MonitorRun, env_id_from_folder, join_resumed_runs
-from sb3_dqn_paper.tools.table1 import DOPAMINE_PER_ITERATION, TABLE1
+from sb3_dqn_paper.tools.table1 import DOPAMINE_PER_ITERATION, DOPAMINE_SEED_RANGE, TABLE1
 
 
 def write_monitor(path: str, env_id: str | None, games: list[tuple[float, int]]) -> None:
@@ -371,12 +371,14 @@ def test_games_are_placed_by_the_final_models_agent_steps(tmp_path: pathlib.Path
 def test_same_budget_references_up_to_the_budget() -> None:
     breakout = TABLE1["Breakout"]
     dopamine, cleanrl = same_budget_references(breakout, 600_000)
-    # iterations 0, 1, 2 start before 600k; each spans 250k agent steps
-    assert dopamine == [(0, 250_000, 1.6), (250_000, 500_000, 3.1), (500_000, 750_000, 3.9)]
+    # iterations 0, 1, 2 start before 600k; each spans 250k agent steps, with the mean and Dopamine's seed range
+    assert [point[:3] for point in dopamine] == [(0, 250_000, 1.6), (250_000, 500_000, 3.1), (500_000, 750_000, 3.9)]
+    assert [point[3:] for point in dopamine] == [DOPAMINE_SEED_RANGE["Breakout"][index] for index in range(3)]
+    assert all(low <= mean <= high for *_, mean, low, high in dopamine)
     assert cleanrl == []
     dopamine, cleanrl = same_budget_references(breakout, 1_000_000)
-    assert [value for *_, value in dopamine] == [DOPAMINE_PER_ITERATION["Breakout"][index] for index in range(4)]
+    assert [point[2] for point in dopamine] == [DOPAMINE_PER_ITERATION["Breakout"][index] for index in range(4)]
     assert cleanrl == [(1_000_000, 25.0, 30.0)]
     # Space Invaders: Dopamine only
     dopamine, cleanrl = same_budget_references(TABLE1["SpaceInvaders"], 260_000)
-    assert dopamine == [(0, 250_000, 167), (250_000, 500_000, 190)] and cleanrl == []
+    assert [point[:3] for point in dopamine] == [(0, 250_000, 167), (250_000, 500_000, 190)] and cleanrl == []

@@ -16,6 +16,7 @@ from sb3_dqn_paper.tools.table1 import (
     CLEANRL_CURVE_POINTS,
     DOPAMINE_ITERATION_STEPS,
     DOPAMINE_PER_ITERATION,
+    DOPAMINE_SEED_RANGE,
     PaperGame,
     paper_game,
 )
@@ -85,17 +86,23 @@ ZOOM_BELOW = 0.25
 
 def same_budget_references(
     game: PaperGame, budget: float
-) -> tuple[list[tuple[int, int, float]], list[tuple[int, float, float]]]:
+) -> tuple[list[tuple[int, int, float, float, float]], list[tuple[int, float, float]]]:
     """
     The same-budget reference curves of ``game`` up to ``budget`` agent steps.
 
     :param game: A Table 1 game
     :param budget: The largest agent step drawn
-    :return: Dopamine's iterations that start before ``budget`` as ``(first step, last step, mean training return)``,
-        and CleanRL's points at or below ``budget`` (plus 10 %) as ``(agent steps, low, high)``
+    :return: Dopamine's iterations that start before ``budget`` as ``(first step, last step, mean training return,
+        lowest seed's, highest seed's)``, and CleanRL's points at or below ``budget`` (plus 10 %) as
+        ``(agent steps, low, high)``
     """
     dopamine = [
-        (index * DOPAMINE_ITERATION_STEPS, (index + 1) * DOPAMINE_ITERATION_STEPS, value)
+        (
+            index * DOPAMINE_ITERATION_STEPS,
+            (index + 1) * DOPAMINE_ITERATION_STEPS,
+            value,
+            *DOPAMINE_SEED_RANGE[game.key][index],
+        )
         for index, value in DOPAMINE_PER_ITERATION.get(game.key, {}).items()
         if index * DOPAMINE_ITERATION_STEPS < budget
     ]
@@ -141,7 +148,8 @@ def plot_env(
     data_values += [value for data in evaluations for value in (data["unclipped"]["min"], data["unclipped"]["max"])]
     if game is not None and data_values:
         dopamine, cleanrl = same_budget_references(game, _budget(runs, evaluations))
-        data_values += [value for *_, value in dopamine] + [value for point in cleanrl for value in point[1:]]
+        data_values += [value for point in dopamine for value in point[2:]]
+        data_values += [value for point in cleanrl for value in point[1:]]
     zoom = False
     if game is not None and data_values:
         low, high = min([*data_values, game.random]), max([*data_values, game.random])
@@ -225,7 +233,7 @@ def _draw_panel(
     if game is not None:
         dopamine, cleanrl = same_budget_references(game, _budget(runs, evaluations))
         if dopamine:
-            starts, ends, values = zip(*dopamine, strict=True)
+            starts, ends, values, lowest, highest = zip(*dopamine, strict=True)
             axes.hlines(
                 values,
                 starts,
@@ -234,6 +242,16 @@ def _draw_panel(
                 linewidth=2.5,
                 label="Dopamine DQN: mean training return per 250k-step iteration (sticky actions, 5 seeds)",
             )
+            for index, (start, end, low, high) in enumerate(zip(starts, ends, lowest, highest, strict=True)):
+                axes.fill_between(
+                    [start, end],
+                    [low, low],
+                    [high, high],
+                    color="tab:orange",
+                    alpha=0.2,
+                    linewidth=0,
+                    label=None if index else "Dopamine DQN: lowest-highest of its 5 seeds",
+                )
         for index, (steps, low, high) in enumerate(cleanrl):
             axes.errorbar(
                 [steps],
