@@ -368,6 +368,26 @@ def test_games_are_placed_by_the_final_models_agent_steps(tmp_path: pathlib.Path
     np.testing.assert_allclose(joined.agent_steps, [100, 200, 300, 410, 520])
 
 
+def test_games_counted_at_frame_skip_1_are_not_scaled_by_the_final_model(tmp_path: pathlib.Path) -> None:
+    """At frame skip 1 the Monitor counts agent steps: a final model past the last completed game leaves the games."""
+    env_id = "CartPole-v1"
+    root = tmp_path / "logs" / "paper_dqn"
+    first, second = (str(root / f"{env_id}_{run}") for run in (1, 2))
+    # Run 1: games of 30, 50, 20 agent steps; stopped at its checkpoint of 120 agent steps, 20 steps into a 4th game
+    write_monitor(os.path.join(first, "0.monitor.csv"), env_id, [(30.0, 30), (50.0, 50), (20.0, 20)])
+    write_zoo_args(first, env_id, "")
+    write_final_model(first, env_id, 121)
+    # Run 2 resumed it at 120 and ended at 160, 10 steps into its second game
+    write_monitor(os.path.join(second, "0.monitor.csv"), env_id, [(30.0, 30)])
+    write_zoo_args(second, env_id, os.path.join(first, "rl_model_120_steps.zip"))
+    write_final_model(second, env_id, 160)
+    (joined,) = collect_inputs([str(tmp_path / "logs")])[0]
+    # scaled to the final models, the games would stand at 120 * [30, 80, 100] / 100 and 120 + 40 instead
+    np.testing.assert_array_equal(joined.agent_steps, [30, 80, 100, 150])
+    np.testing.assert_array_equal(joined.scores, [30.0, 50.0, 20.0, 30.0])
+    assert joined.frame_skip == 1 and not joined.exact  # counted, exactly: the table says Monitor frames / frame skip
+
+
 def test_same_budget_references_up_to_the_budget() -> None:
     breakout = TABLE1["Breakout"]
     dopamine, cleanrl = same_budget_references(breakout, 600_000)

@@ -43,6 +43,8 @@ class MonitorRun:
     :param segments: For a run resumed from checkpoints: the folders it is joined from, oldest first
     :param exact: Whether ``agent_steps`` were placed by recorded agent steps (a final model's, a campaign's records)
         rather than counted as Monitor frames / frame skip
+    :param frame_skip: Monitor steps per agent step the games were counted at, where known; at 1 the Monitor counts
+        agent steps themselves
     """
 
     env_id: str
@@ -51,6 +53,7 @@ class MonitorRun:
     scores: np.ndarray
     segments: tuple[str, ...] = ()
     exact: bool = False
+    frame_skip: int | None = None
 
     @property
     def budget(self) -> int:
@@ -137,7 +140,7 @@ def load_monitor_run(folder: str, frame_skip: int | None = None) -> MonitorRun |
         frame_skip = monitor_steps_per_agent_step(env_id)
     monitor_steps, scores = ts2xy(data_frame, X_TIMESTEPS)
     agent_steps = np.asarray(monitor_steps, dtype=np.float64) / frame_skip
-    return MonitorRun(env_id, folder, agent_steps, np.asarray(scores, dtype=np.float64))
+    return MonitorRun(env_id, folder, agent_steps, np.asarray(scores, dtype=np.float64), frame_skip=frame_skip)
 
 
 def resumed_from(folder: str, env_id: str) -> tuple[str, int] | None:
@@ -219,8 +222,11 @@ def _placed_steps(run: MonitorRun, start: int, resumed_at: float = np.inf) -> tu
     :param resumed_at: The agent step of the checkpoint a later run resumed from it, if one did
     :return: The agent steps of ``run``'s games, counted from ``start``: scaled to end at its final model's agent
         steps where that model is in its folder (the last completed game then stands at the end, up to one game late),
-        else Monitor frames / frame skip; and whether they were scaled
+        else Monitor frames / frame skip; and whether they were scaled. Games counted at frame skip 1 are at their
+        exact agent steps already and are never scaled (scaling would move the last completed game to the end).
     """
+    if run.frame_skip == 1:
+        return run.agent_steps + start, False
     end = final_model_steps(run.folder, run.env_id)
     if end is not None and 0 < end - resumed_at <= 1:
         end = int(resumed_at)  # stopped at that checkpoint: the final model is saved one agent step after it
@@ -278,7 +284,9 @@ def join_resumed_runs(runs: Sequence[MonitorRun]) -> list[MonitorRun]:
             steps.append(absolute[kept])
             scores.append(by_folder[segment].scores[kept])
         segments = tuple(segment for segment, _ in chain) if len(chain) > 1 else ()
-        joined.append(MonitorRun(run.env_id, run.folder, np.concatenate(steps), np.concatenate(scores), segments, exact))
+        joined.append(
+            MonitorRun(run.env_id, run.folder, np.concatenate(steps), np.concatenate(scores), segments, exact, run.frame_skip)
+        )
     return joined
 
 
