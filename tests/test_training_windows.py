@@ -20,6 +20,7 @@ from sb3_dqn_paper.tools.campaign.training_games import placed_run, segment_fold
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "scripts" / "training_windows.py"
 PONG = "PongNoFrameskip-v4"
+CARTPOLE = "CartPole-v1"
 MACHINE = machine_and_software()
 
 
@@ -30,29 +31,31 @@ def load_script():
     return module
 
 
-def write_record(run: pathlib.Path, number: int, start: int, end: int | None, resumed: str | None, status: int | None = 0):
+def write_record(
+    run: pathlib.Path, number: int, start: int, end: int | None, resumed: str | None, status: int | None = 0, env: str = PONG
+):
     """A segment record as `campaign run` writes it: the steps at its start and end, its command with ``-i``."""
     (run / "segments").mkdir(parents=True, exist_ok=True)
-    command = ["python", "-m", "rl_zoo3.train", "--env", PONG] + (["-i", resumed] if resumed else [])
+    command = ["python", "-m", "rl_zoo3.train", "--env", env] + (["-i", resumed] if resumed else [])
     record = {"kind": RECORD_KIND, "started": utc_now(), "steps_at_start": start, **MACHINE, "command": command}
     if end is not None:
         record.update(ended=utc_now(), steps_at_end=end, exit_status=status)
     (run / "segments" / f"{number:03d}.json").write_text(json.dumps(record))
 
 
-def write_folder(run: pathlib.Path, number: int, resumed: str | None, games: list[tuple[float, int]]) -> None:
+def write_folder(run: pathlib.Path, number: int, resumed: str | None, games: list[tuple[float, int]], env: str = PONG) -> None:
     """rl-zoo3's folder of one segment: its Monitor file with the given (score, frames) games and its args.yml."""
-    folder = run / "paper_dqn" / f"{PONG}_{number}"
-    (folder / PONG).mkdir(parents=True)
-    (folder / PONG / "args.yml").write_text(f"env: {PONG}\ntrained_agent: '{resumed or ''}'\n")
+    folder = run / "paper_dqn" / f"{env}_{number}"
+    (folder / env).mkdir(parents=True)
+    (folder / env / "args.yml").write_text(f"env: {env}\ntrained_agent: '{resumed or ''}'\n")
     with open(folder / "0.monitor.csv", "w") as file:
-        file.write(f'#{{"t_start": 0, "env_id": "{PONG}"}}\nr,l,t\n')
+        file.write(f'#{{"t_start": 0, "env_id": "{env}"}}\nr,l,t\n')
         for score, frames in games:
             file.write(f"{score},{frames},0.0\n")
 
 
-def checkpoint(run: pathlib.Path, number: int, steps: int) -> str:
-    return str(run / "paper_dqn" / f"{PONG}_{number}" / f"rl_model_{steps}_steps.zip")
+def checkpoint(run: pathlib.Path, number: int, steps: int, env: str = PONG) -> str:
+    return str(run / "paper_dqn" / f"{env}_{number}" / f"rl_model_{steps}_steps.zip")
 
 
 def three_segments(run: pathlib.Path) -> None:
@@ -82,6 +85,19 @@ def test_games_are_placed_by_the_segment_records(tmp_path: pathlib.Path) -> None
         "0-1,000: 3 games, average -20.0 (-21 to -19)",
         "1,000-1,500: 2 games, average -17.5 (-18 to -17)",
     ]
+
+
+def test_games_counted_at_frame_skip_1_are_not_stretched(tmp_path: pathlib.Path) -> None:
+    """CartPole's Monitor counts agent steps: a cleanly ended segment's games are shifted by its start, not scaled so
+    that its last completed game lands on the segment's end (the rule ``report`` uses too, ``place_games``)."""
+    run = tmp_path / "runs" / f"{CARTPOLE}_seed0"
+    write_record(run, 1, 0, 100, None, env=CARTPOLE)
+    write_folder(run, 1, None, [(30.0, 30), (50.0, 50)], env=CARTPOLE)  # 80 of the segment's 100 steps in whole games
+    write_record(run, 2, 100, 200, checkpoint(run, 1, 100, CARTPOLE), env=CARTPOLE)
+    write_folder(run, 2, checkpoint(run, 1, 100, CARTPOLE), [(40.0, 40)], env=CARTPOLE)
+    games = placed_run(run, CARTPOLE)
+    np.testing.assert_allclose(games.agent_steps, [30, 80, 140])  # scaling would give 37.5, 100 and 200
+    np.testing.assert_array_equal(games.scores, [30, 50, 40])
 
 
 def test_records_are_linked_to_folders_by_the_checkpoint_they_resume(tmp_path: pathlib.Path) -> None:

@@ -215,24 +215,39 @@ def scale_to_span(agent_steps: np.ndarray, start: float, end: float) -> np.ndarr
     return start + agent_steps / agent_steps[-1] * (end - start)
 
 
+def place_games(steps: np.ndarray, frame_skip: int | None, start: float, end: float | None) -> tuple[np.ndarray, bool]:
+    """
+    Place one segment's completed games at agent steps: the rule shared by ``report`` and ``campaign report``.
+
+    Counted at frame skip 1 (non-Atari ids, ids with built-in frame skip), the Monitor's steps are agent steps
+    already: they are shifted by ``start`` and never scaled (scaling would move the last completed game to ``end``).
+    Counted at a larger frame skip, Monitor frames include reset frames that are no agent steps, so where the agent
+    step the segment ended at is known its games are scaled to ``[start, end]`` (:func:`scale_to_span`; the last
+    completed game then stands at ``end``, up to one game late), else counted from ``start``.
+
+    :param steps: The games' cumulative Monitor steps in the segment, divided by ``frame_skip``
+    :param frame_skip: Monitor steps per agent step they were counted at (``None``: unknown, taken as above 1)
+    :param start: The agent step the segment started at
+    :param end: The agent step it is known to have ended at, or ``None``
+    :return: The games' agent steps, and whether they were scaled
+    """
+    if frame_skip == 1 or end is None or end <= start or not len(steps) or steps[-1] <= 0:
+        return steps + start, False
+    return scale_to_span(steps, start, end), True
+
+
 def _placed_steps(run: MonitorRun, start: int, resumed_at: float = np.inf) -> tuple[np.ndarray, bool]:
     """
     :param run: One folder's games, at Monitor frames / frame skip
     :param start: The agent step its run started at
     :param resumed_at: The agent step of the checkpoint a later run resumed from it, if one did
-    :return: The agent steps of ``run``'s games, counted from ``start``: scaled to end at its final model's agent
-        steps where that model is in its folder (the last completed game then stands at the end, up to one game late),
-        else Monitor frames / frame skip; and whether they were scaled. Games counted at frame skip 1 are at their
-        exact agent steps already and are never scaled (scaling would move the last completed game to the end).
+    :return: The agent steps of ``run``'s games, counted from ``start`` and placed by :func:`place_games`, with the
+        end at its final model's agent steps where that model is in its folder; and whether they were scaled
     """
-    if run.frame_skip == 1:
-        return run.agent_steps + start, False
-    end = final_model_steps(run.folder, run.env_id)
+    end = None if run.frame_skip == 1 else final_model_steps(run.folder, run.env_id)
     if end is not None and 0 < end - resumed_at <= 1:
         end = int(resumed_at)  # stopped at that checkpoint: the final model is saved one agent step after it
-    if end is None or end <= start or not len(run.agent_steps) or run.agent_steps[-1] <= 0:
-        return run.agent_steps + start, False
-    return scale_to_span(run.agent_steps, start, end), True
+    return place_games(run.agent_steps, run.frame_skip, start, end)
 
 
 def join_resumed_runs(runs: Sequence[MonitorRun]) -> list[MonitorRun]:

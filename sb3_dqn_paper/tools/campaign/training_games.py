@@ -19,8 +19,8 @@ from sb3_dqn_paper.tools.run_folder import (
     MonitorRun,
     load_monitor_run,
     monitor_steps_per_agent_step,
+    place_games,
     resumed_from,
-    scale_to_span,
 )
 
 
@@ -74,11 +74,13 @@ def placed_run(run_folder: str | os.PathLike, env_id: str, records: list[dict[st
     """
     The completed training games of a campaign run, placed at agent steps by the segments' records.
 
-    A segment that ended cleanly (exit status 0: stopped at a checkpoint, or done) has its games' frames scaled to
-    the agent steps between its recorded start and end; its last completed game is put at the end, up to one game
-    late (the log has no frames of the game still going at the stop). A segment still running, or one that failed,
-    counts frames / frame skip from its start, and the failed one's games after its newest sound checkpoint (its
-    recorded end, which the next segment resumed) are dropped.
+    Each segment's games are placed by :func:`~sb3_dqn_paper.tools.run_folder.place_games`, the rule ``report``
+    uses too: a segment that ended cleanly (exit status 0: stopped at a checkpoint, or done) has its games' frames
+    scaled to the agent steps between its recorded start and end, its last completed game put at the end, up to one
+    game late (the log has no frames of the game still going at the stop); games counted at frame skip 1 are agent
+    steps already and are only shifted by the start. A segment still running, or one that failed, counts frames /
+    frame skip from its start, and the failed one's games after its newest sound checkpoint (its recorded end, which
+    the next segment resumed) are dropped.
 
     :param run_folder: A campaign run folder (``OUT/runs/<EnvId>_seed<S>``)
     :param env_id: Its env id
@@ -92,17 +94,15 @@ def placed_run(run_folder: str | os.PathLike, env_id: str, records: list[dict[st
     frame_skip = monitor_steps_per_agent_step(env_id)
     steps, scores = [], []
     for record, folder in pairs:
-        games = load_monitor_run(str(folder), frame_skip=1)
+        games = load_monitor_run(str(folder), frame_skip=frame_skip)
         if games is None or not len(games.agent_steps):
             continue
-        frames, start, end = games.agent_steps, record["steps_at_start"], record.get("steps_at_end")
-        if end is not None and record.get("exit_status") == 0:
-            placed = scale_to_span(frames, start, end)
-        else:
-            placed = start + frames / frame_skip
-            if end is not None:
-                kept = placed <= end
-                placed, games.scores = placed[kept], games.scores[kept]
+        start, end = record["steps_at_start"], record.get("steps_at_end")
+        clean = end is not None and record.get("exit_status") == 0
+        placed, _ = place_games(games.agent_steps, frame_skip, start, end if clean else None)
+        if end is not None and not clean:
+            kept = placed <= end
+            placed, games.scores = placed[kept], games.scores[kept]
         steps.append(placed)
         scores.append(games.scores)
     if not steps:
