@@ -84,9 +84,11 @@ def env_file_name(env_id: str) -> str:
 ZOOM_BELOW = 0.25
 
 
-def same_budget_references(
-    game: PaperGame, budget: float
-) -> tuple[list[tuple[int, int, float, float, float]], list[tuple[int, float, float]]]:
+# Dopamine's iterations as (first step, last step, mean, lowest seed's, highest seed's); CleanRL's points as (steps, low, high)
+SameBudgetReferences = tuple[list[tuple[int, int, float, float, float]], list[tuple[int, float, float]]]
+
+
+def same_budget_references(game: PaperGame, budget: float) -> SameBudgetReferences:
     """
     The same-budget reference curves of ``game`` up to ``budget`` agent steps.
 
@@ -146,10 +148,11 @@ def plot_env(
     game = paper_game(env_id)
     data_values = [value for run in runs for value in (run.scores.min(), run.scores.max())]
     data_values += [value for data in evaluations for value in (data["unclipped"]["min"], data["unclipped"]["max"])]
-    if game is not None and data_values:
-        dopamine, cleanrl = same_budget_references(game, _budget(runs, evaluations))
-        data_values += [value for point in dopamine for value in point[2:]]
-        data_values += [value for point in cleanrl for value in point[1:]]
+    # the same-budget references, for the y-range and for each panel
+    references = same_budget_references(game, _budget(runs, evaluations)) if game is not None else ([], [])
+    if data_values:
+        data_values += [value for point in references[0] for value in point[2:]]
+        data_values += [value for point in references[1] for value in point[1:]]
     zoom = False
     if game is not None and data_values:
         low, high = min([*data_values, game.random]), max([*data_values, game.random])
@@ -158,10 +161,10 @@ def plot_env(
     n_panels = 2 if zoom else 1
     figure, panels = plt.subplots(1, n_panels, figsize=(9 + 4 * (n_panels - 1), 5.6), dpi=100, squeeze=False)
     title = env_id if game is None else f"{game.title} ({env_id})"
-    _draw_panel(panels[0, 0], runs, evaluations, game, window, with_dqn=True)
+    _draw_panel(panels[0, 0], runs, evaluations, game, references, window, with_dqn=True)
     panels[0, 0].set_title(title)
     if zoom:
-        _draw_panel(panels[0, 1], runs, evaluations, game, window, with_dqn=False)
+        _draw_panel(panels[0, 1], runs, evaluations, game, references, window, with_dqn=False)
         panels[0, 1].set_title("zoom on the agent's scores")
     # One legend for the figure, below the panels (the first panel has every label)
     handles, labels = panels[0, 0].get_legend_handles_labels()
@@ -180,10 +183,15 @@ def _draw_panel(
     runs: Sequence[MonitorRun],
     evaluations: Sequence[dict[str, Any]],
     game: PaperGame | None,
+    references: SameBudgetReferences,
     window: int | None,
     with_dqn: bool,
 ) -> None:
-    """Draw the games, the smoothed curve(s), the evaluation points and the Table 1 lines on ``axes``."""
+    """
+    Draw the games, the smoothed curve(s), the evaluation points and the Table 1 lines on ``axes``.
+
+    :param references: The game's same-budget references, as :func:`same_budget_references` returns them
+    """
     from matplotlib.ticker import EngFormatter
 
     if runs:
@@ -231,7 +239,7 @@ def _draw_panel(
             label=None if index else f"evaluation (epsilon={data['protocol']['epsilon']}): average, min-max",
         )
     if game is not None:
-        dopamine, cleanrl = same_budget_references(game, _budget(runs, evaluations))
+        dopamine, cleanrl = references
         if dopamine:
             starts, ends, values, lowest, highest = zip(*dopamine, strict=True)
             axes.hlines(
